@@ -1,0 +1,98 @@
+/*
+ * flow.h: the per-lcore bidirectional flow table.
+ *
+ * One table per capture lcore, touched by that lcore only: no locks.
+ * Entries are preallocated at creation (max_flows); the table never
+ * allocates afterwards. When full, the least recently seen flow is evicted
+ * (reason "forced") and counted. Expiry runs on packet time, so replaying
+ * a capture gives the same records every time.
+ *
+ * Completed flows leave through the emit callback, synchronously, with a
+ * record that is valid only during the call (the caller copies it).
+ */
+#ifndef DARTER_FLOW_H
+#define DARTER_FLOW_H
+
+#include <stdint.h>
+
+#include "decode.h"
+#include "flow_record.h"
+
+/* Timeout classes, as Suricata's flow-timeouts sections. */
+enum flow_proto {
+	FLOW_PROTO_DEFAULT, /* any other IP protocol */
+	FLOW_PROTO_TCP,
+	FLOW_PROTO_UDP,
+	FLOW_PROTO_ICMP,    /* ICMPv4 and ICMPv6 */
+	FLOW_PROTO_MAX
+};
+
+/* Idle timeouts in seconds for one protocol. */
+struct flow_timeouts {
+	uint32_t new_s;         /* one direction seen */
+	uint32_t established_s; /* both directions seen */
+	uint32_t closed_s;      /* TCP after FIN handshake or RST */
+};
+
+struct flow_conf {
+	uint32_t max_flows; /* entries preallocated; the table's hard bound */
+	uint32_t hash_size; /* buckets; rounded up to a power of two */
+	struct flow_timeouts timeouts[FLOW_PROTO_MAX];
+	uint16_t lcore;     /* copied into every record */
+};
+
+/* Counters, written by the owning lcore only. */
+struct flow_table_stats {
+	uint64_t created;   /* flows created */
+	uint64_t active;    /* flows in the table now */
+	uint64_t emitted;   /* records handed to emit */
+	uint64_t timeout;   /* of which: idle timeout */
+	uint64_t evicted;   /* of which: table full, least recent evicted */
+	uint64_t reused;    /* of which: TCP SYN on a closed flow (port reuse) */
+	uint64_t shutdown;  /* of which: flushed at end */
+	uint64_t tcp;       /* flows created by protocol */
+	uint64_t udp;
+	uint64_t icmp;
+	uint64_t other;
+	uint64_t memuse;    /* bytes held by the table (fixed at creation) */
+};
+
+struct flow_table;
+
+/* Receives a completed record; rec is valid only during the call. */
+typedef void (*flow_emit_fn)(void *arg, const struct flow_record *rec);
+
+/* Suricata's default timeouts (suricata.yaml flow-timeouts). */
+void flow_conf_defaults(struct flow_conf *conf);
+
+/*
+ * Create a table. All memory is allocated here. Returns NULL and sets
+ * errno (EINVAL for a zero size, ENOMEM) on failure.
+ */
+struct flow_table *flow_table_new(const struct flow_conf *conf, flow_emit_fn emit, void *arg);
+
+/* Free the table without emitting anything. NULL is fine. */
+void flow_table_free(struct flow_table *t);
+
+/*
+ * Account one decoded packet (decode_packet() returned DECODE_FLOW) of
+ * frame_len bytes seen at ts_us. Creates the flow if needed; a flow found
+ * past its timeout is emitted first and a new one started. May emit.
+ */
+void flow_table_packet(struct flow_table *t, const struct decode_pkt *p, uint32_t frame_len,
+		       uint64_t ts_us);
+
+/*
+ * Emit flows idle past their timeout at now_us, scanning at most
+ * max_buckets buckets from where the last call stopped (incremental sweep).
+ * Returns the number of flows emitted.
+ */
+unsigned flow_table_expire(struct flow_table *t, uint64_t now_us, unsigned max_buckets);
+
+/* Emit every flow still open with the given reason; the table is empty after. */
+void flow_table_flush(struct flow_table *t, enum flow_record_reason reason);
+
+/* The table's counters (pointer valid for the table's lifetime). */
+const struct flow_table_stats *flow_table_stats(const struct flow_table *t);
+
+#endif

@@ -1,0 +1,80 @@
+/*
+ * config.h: darter's configuration, read from Suricata-style YAML.
+ *
+ * The configuration is a table (config.c: one row per key with its type,
+ * default, range and one-line doc), in the manner of nginx's command
+ * tables and Redis' static_configs[]. conf/darter.yaml documents every key
+ * beside its default. Unknown keys, wrong types and out-of-range values
+ * are errors that name the file, the line and the key.
+ */
+#ifndef DARTER_CONFIG_H
+#define DARTER_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "flow.h"
+
+#define CONFIG_MAX_LIST 16   /* entries in any list key */
+#define CONFIG_MAX_STR  256  /* bytes in any string value, with NUL */
+
+struct config {
+	/* logging */
+	char log_level[CONFIG_MAX_STR];     /* logging.level: error..debug */
+	char log_dir[CONFIG_MAX_STR];       /* default-log-dir */
+
+	/* dpdk: EAL */
+	uint32_t eal_memory_mb;             /* dpdk.memory: -m, with --no-huge */
+	int eal_huge;                       /* dpdk.hugepages: no = --no-huge */
+	char eal_args[CONFIG_MAX_LIST][CONFIG_MAX_STR]; /* dpdk.eal-args: extra args */
+	unsigned n_eal_args;
+
+	/* capture */
+	char ports[CONFIG_MAX_LIST][CONFIG_MAX_STR]; /* capture.ports: vdev args or PCI ids */
+	unsigned n_ports;
+	uint32_t capture_cpus[CONFIG_MAX_LIST];      /* capture.cpus: one capture lcore each */
+	unsigned n_capture_cpus;
+	uint32_t burst;                     /* capture.burst: rx burst size */
+	uint32_t mbufs;                     /* capture.mbufs: mbuf pool size per port */
+	uint32_t rx_desc;                   /* capture.rx-descriptors */
+	uint32_t ring_size;                 /* capture.ring-size: records per ring */
+
+	/* flow table and timeouts (flow.*, flow-timeouts.*) */
+	struct flow_conf flow;
+
+	/* workers */
+	uint32_t n_workers;                 /* workers.count */
+	uint32_t worker_cpus[CONFIG_MAX_LIST]; /* workers.cpus: affinity, in order */
+	unsigned n_worker_cpus;
+
+	/* outputs */
+	int eve_enabled;                    /* outputs.eve.enabled */
+	char eve_filename[CONFIG_MAX_STR];  /* outputs.eve.filename, relative to log dir */
+	int stats_enabled;                  /* outputs.eve.stats: final stats event */
+};
+
+/* Fill every key with its default. */
+void config_defaults(struct config *c);
+
+/*
+ * Read a YAML file over the defaults already in *c. On error returns
+ * -EINVAL (or -errno when the file cannot be read) and writes one line
+ * "FILE:LINE: KEY: reason" into err (errlen bytes).
+ */
+int config_load(struct config *c, const char *path, char *err, size_t errlen);
+
+/* Same, from a string (tests); name stands in for the file name. */
+int config_load_string(struct config *c, const char *yaml, const char *name, char *err,
+		       size_t errlen);
+
+/*
+ * Set one key from a "key=value" override (command line --set), with the
+ * same checks as the file. Returns 0 or -EINVAL with err filled.
+ */
+int config_set(struct config *c, const char *assignment, char *err, size_t errlen);
+
+/* Visit every row of the table: key and one-line doc (tests, --dump-config). */
+typedef void (*config_visit_fn)(void *arg, const char *key, const char *doc);
+void config_foreach_key(config_visit_fn fn, void *arg);
+
+#endif

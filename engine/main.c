@@ -1,0 +1,400 @@
+/*
+ * main.c: darter's command line, and the order things start and stop in.
+ *
+ * Start: configuration -> capture (EAL, ports, flow tables, rings) ->
+ * workers (threads with their loops) -> capture_run() on this thread.
+ * Stop (end of file, SIGTERM or SIGINT): capture flushes every open flow
+ * into the rings, the workers drain them and exit, then the final stats
+ * event is written and capture releases DPDK. Nothing in flight is lost.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <inttypes.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "capture.h"
+#include "config.h"
+#include "eve.h"
+#include "log.h"
+#include "pcapfile.h"
+#include "sink_file.h"
+#include "stats.h"
+#include "worker.h"
+
+#define MAIN_MAX_SETS 32
+
+struct main_opts {
+	const char *read_file; /* -r */
+	const char *eve_file;  /* -e */
+	const char *log_dir;   /* -l */
+	const char *conf_path; /* -c */
+	int test_conf;         /* -T */
+	int verbose;           /* -v */
+	const char *sets[MAIN_MAX_SETS];
+	unsigned n_sets;
+};
+
+static struct {
+	struct capture *cap;
+	struct worker **workers;
+	unsigned n_workers;
+} main_state;
+
+/* ------------------------------------------------------------ options */
+
+static void
+main_usage(FILE *out)
+{
+	fprintf(out,
+		"usage: darter -r FILE.pcap -l LOGDIR [-c CONF]   replay a capture (offline)\n"
+		"       darter -c CONF                           capture live on the configured ports\n"
+		"       darter -T -c CONF                        check a configuration and exit\n"
+		"options:\n"
+		"  -r FILE        read packets from a pcap/pcapng file through DPDK net_pcap\n"
+		"  -e FILE        replay Suricata EVE JSON (not available yet)\n"
+		"  -l DIR         write eve.json into DIR (default: default-log-dir)\n"
+		"  -c FILE        configuration (Suricata-style YAML; default: built-in defaults)\n"
+		"  -T             test the configuration and exit (0 valid, 1 invalid)\n"
+		"  --set KEY=VAL  override one configuration key (repeatable)\n"
+		"  -v             verbose (debug logging, DPDK's own log)\n"
+		"  -V, --version  print the version\n"
+		"  -h, --help     this help\n");
+}
+
+static int
+main_parse(int argc, char **argv, struct main_opts *o)
+{
+	static const struct option longs[] = {
+		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},
+		{"set", required_argument, NULL, 's'},
+		{NULL, 0, NULL, 0},
+	};
+	int ch;
+
+	while ((ch = getopt_long(argc, argv, "r:e:l:c:TvVh", longs, NULL)) != -1) {
+		switch (ch) {
+		case 'r': o->read_file = optarg; break;
+		case 'e': o->eve_file = optarg; break;
+		case 'l': o->log_dir = optarg; break;
+		case 'c': o->conf_path = optarg; break;
+		case 'T': o->test_conf = 1; break;
+		case 'v': o->verbose = 1; break;
+		case 'V': printf("darter %s\n", DARTER_VERSION); exit(0);
+		case 'h': main_usage(stdout); exit(0);
+		case 's':
+			if (o->n_sets == MAIN_MAX_SETS)
+				return -E2BIG;
+			o->sets[o->n_sets++] = optarg;
+			break;
+		default: return -EINVAL;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "darter: unexpected argument '%s'\n", argv[optind]);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int
+main_config(const struct main_opts *o, struct config *c)
+{
+	char err[512];
+
+	config_defaults(c);
+	if (o->conf_path != NULL && config_load(c, o->conf_path, err, sizeof(err)) < 0)
+		goto bad;
+	for (unsigned i = 0; i < o->n_sets; i++) {
+		if (config_set(c, o->sets[i], err, sizeof(err)) < 0)
+			goto bad;
+	}
+	return 0;
+bad:
+	fprintf(stderr, "darter: configuration error: %s\n", err);
+	return -EINVAL;
+}
+
+/* ------------------------------------------------------------- set-up */
+
+static int
+main_mkdirs(const char *dir)
+{
+	char path[PATH_MAX];
+	size_t n = strlen(dir);
+
+	if (n == 0 || n >= sizeof(path))
+		return -ENAMETOOLONG;
+	memcpy(path, dir, n + 1);
+	for (char *p = path + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(path, 0750) < 0 && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	if (mkdir(path, 0750) < 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+/* Build the capture configuration; offline replays one file through net_pcap. */
+static int
+main_capture_conf(const struct config *c, const struct main_opts *o, struct capture_conf *cc,
+		  char *vdev, size_t vdevlen, const char **ports, const char **extra)
+{
+	char err[512];
+
+	memset(cc, 0, sizeof(*cc));
+	cc->link = DECODE_LINK_ETHERNET;
+	if (o->read_file != NULL) {
+		if (strchr(o->read_file, ',') != NULL) {
+			fprintf(stderr, "darter: %s: a ',' in the path cannot be passed to net_pcap\n",
+				o->read_file);
+			return -EINVAL;
+		}
+		if (pcapfile_check(o->read_file, &cc->link, err, sizeof(err)) < 0) {
+			fprintf(stderr, "darter: %s\n", err);
+			return -EINVAL;
+		}
+		snprintf(vdev, vdevlen, "net_pcap0,rx_pcap=%s", o->read_file);
+		ports[0] = vdev;
+		cc->eal.n_ports = 1;
+		cc->offline = 1;
+	} else {
+		for (unsigned i = 0; i < c->n_ports; i++)
+			ports[i] = c->ports[i];
+		cc->eal.n_ports = c->n_ports;
+	}
+	for (unsigned i = 0; i < c->n_eal_args; i++)
+		extra[i] = c->eal_args[i];
+	cc->eal.ports = ports;
+	cc->eal.extra = extra;
+	cc->eal.n_extra = c->n_eal_args;
+	cc->eal.memory_mb = c->eal_memory_mb;
+	cc->eal.huge = c->eal_huge;
+	cc->eal.cpus = c->capture_cpus;
+	/* One file is one RX queue: offline replay uses the first capture cpu only. */
+	cc->eal.n_cpus = cc->offline ? 1 : c->n_capture_cpus;
+	cc->eal.verbose = o->verbose;
+	cc->burst = (uint16_t)c->burst;
+	cc->rx_desc = (uint16_t)c->rx_desc;
+	cc->mbufs = c->mbufs;
+	cc->ring_size = c->ring_size;
+	cc->n_workers = c->n_workers;
+	cc->flow = c->flow;
+	return 0;
+}
+
+static int
+main_start_workers(const struct config *c, struct handoff *h, const char *eve_path)
+{
+	main_state.workers = calloc(c->n_workers, sizeof(*main_state.workers));
+	if (main_state.workers == NULL)
+		return -ENOMEM;
+	for (unsigned i = 0; i < c->n_workers; i++) {
+		struct worker_conf wc = {
+			.id = i,
+			.cpu = c->n_worker_cpus ? (int)c->worker_cpus[i % c->n_worker_cpus] : -1,
+			.eve_path = c->eve_enabled ? eve_path : NULL,
+		};
+		main_state.workers[i] = worker_new(&wc, h);
+		if (main_state.workers[i] == NULL) {
+			fprintf(stderr, "darter: worker %u: %s: %s\n", i, eve_path, strerror(errno));
+			return -errno;
+		}
+		main_state.n_workers = i + 1;
+	}
+	for (unsigned i = 0; i < main_state.n_workers; i++) {
+		int rc = worker_start(main_state.workers[i]);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------ signals */
+
+static void
+main_on_signal(int sig)
+{
+	if (sig == SIGHUP) {
+		for (unsigned i = 0; i < main_state.n_workers; i++)
+			worker_reopen(main_state.workers[i]);
+		return;
+	}
+	if (main_state.cap != NULL)
+		capture_stop(main_state.cap);
+}
+
+static void
+main_signals(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = main_on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+}
+
+/* ------------------------------------------------------------- finish */
+
+static uint64_t
+main_now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static void
+main_sum_workers(struct worker_stats *sum)
+{
+	memset(sum, 0, sizeof(*sum));
+	for (unsigned i = 0; i < main_state.n_workers; i++) {
+		struct worker_stats ws;
+
+		worker_stats_get(main_state.workers[i], &ws);
+		sum->records += ws.records;
+		sum->lines += ws.lines;
+		sum->format_errors += ws.format_errors;
+		sum->dropped += ws.dropped;
+		sum->write_errors += ws.write_errors;
+	}
+}
+
+static void
+main_write_stats(const char *eve_path, const struct eve_counter *c, size_t n, uint64_t start_us)
+{
+	static char buf[64 * 1024];
+	uint64_t now = main_now_us();
+	size_t len = eve_format_stats(buf, sizeof(buf), now, (now - start_us) / 1000000u, c, n);
+	struct sink_file *s = sink_file_open(eve_path);
+
+	if (s == NULL || len == 0 || sink_file_write(s, buf, len) < 0 || sink_file_flush(s) < 0)
+		LOG_ERR("main", "%s: stats event not written: %s", eve_path, strerror(errno));
+	sink_file_close(s);
+}
+
+static void
+main_summary(const char *eve_path, const struct eve_counter *c, size_t n)
+{
+	printf("darter: %" PRIu64 " packets, %" PRIu64 " bytes decoded; %" PRIu64 " flows\n",
+	       stats_value(c, n, "decoder.pkts"), stats_value(c, n, "decoder.bytes"),
+	       stats_value(c, n, "flow.total"));
+	printf("darter: %" PRIu64 " flow records written to %s\n",
+	       stats_value(c, n, "darter.workers.lines"), eve_path);
+	printf("darter: decoder invalid %" PRIu64 ", non-IP %" PRIu64 ", fragments %" PRIu64
+	       "; flows evicted %" PRIu64 "; records dropped %" PRIu64 "\n",
+	       stats_value(c, n, "decoder.invalid"), stats_value(c, n, "darter.decoder.non_ip"),
+	       stats_value(c, n, "darter.decoder.fragments"),
+	       stats_value(c, n, "darter.flow.evicted"),
+	       stats_value(c, n, "darter.handoff.ring_full") +
+		       stats_value(c, n, "darter.handoff.pool_empty") +
+		       stats_value(c, n, "darter.workers.dropped") +
+		       stats_value(c, n, "darter.workers.format_errors"));
+}
+
+static void
+main_finish(const struct config *c, const char *eve_path, uint64_t start_us)
+{
+	struct eve_counter counters[STATS_MAX_COUNTERS];
+	struct capture_stats cs;
+	struct worker_stats ws;
+	size_t n;
+
+	main_sum_workers(&ws);
+	capture_stats_get(main_state.cap, &cs);
+	n = stats_collect(&cs, &ws, counters);
+	if (c->eve_enabled && c->stats_enabled)
+		main_write_stats(eve_path, counters, n, start_us);
+	main_summary(eve_path, counters, n);
+}
+
+/* --------------------------------------------------------------- main */
+
+static int
+main_run(const struct config *c, const struct main_opts *o)
+{
+	static char vdev[PATH_MAX + 64], eve_path[PATH_MAX];
+	const char *ports[CONFIG_MAX_LIST], *extra[CONFIG_MAX_LIST];
+	const char *dir = o->log_dir ? o->log_dir : c->log_dir;
+	struct capture_conf cc;
+	uint64_t start_us = main_now_us();
+	char err[512];
+	int rc;
+
+	if (main_capture_conf(c, o, &cc, vdev, sizeof(vdev), ports, extra) < 0)
+		return 1;
+	if (cc.eal.n_ports == 0) {
+		fprintf(stderr, "darter: nothing to capture: give -r FILE, or capture.ports in the "
+				"configuration\n");
+		return 1;
+	}
+	rc = main_mkdirs(dir);
+	if (rc < 0) {
+		fprintf(stderr, "darter: log directory %s: %s\n", dir, strerror(-rc));
+		return 1;
+	}
+	snprintf(eve_path, sizeof(eve_path), "%s/%s", dir, c->eve_filename);
+	main_state.cap = capture_new(&cc, err, sizeof(err));
+	if (main_state.cap == NULL) {
+		fprintf(stderr, "darter: capture: %s\n", err);
+		return 1;
+	}
+	main_signals();
+	rc = main_start_workers(c, capture_handoff(main_state.cap), eve_path);
+	if (rc == 0)
+		rc = capture_run(main_state.cap);
+	else
+		capture_stop(main_state.cap), capture_run(main_state.cap);
+	for (unsigned i = 0; i < main_state.n_workers; i++)
+		worker_join(main_state.workers[i]);
+	if (rc == 0)
+		main_finish(c, eve_path, start_us);
+	for (unsigned i = 0; i < main_state.n_workers; i++)
+		worker_free(main_state.workers[i]);
+	free(main_state.workers);
+	capture_free(main_state.cap);
+	return rc == 0 ? 0 : 1;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct main_opts o;
+	struct config c;
+	enum log_level level;
+
+	memset(&o, 0, sizeof(o));
+	if (main_parse(argc, argv, &o) < 0) {
+		main_usage(stderr);
+		return 1;
+	}
+	if (main_config(&o, &c) < 0)
+		return 1;
+	if (o.test_conf) {
+		printf("darter: configuration %s is valid\n", o.conf_path ? o.conf_path : "(defaults)");
+		return 0;
+	}
+	if (log_level_parse(c.log_level, &level) == 0)
+		log_set_level(o.verbose ? LOG_LEVEL_DEBUG : level);
+	if (o.eve_file != NULL) {
+		fprintf(stderr, "darter: -e (EVE JSON input) is not available in this version\n");
+		return 1;
+	}
+	return main_run(&c, &o);
+}

@@ -1,0 +1,119 @@
+/*
+ * stats.c: naming the counters.
+ *
+ * One table-like function per source. Rows sharing a dotted prefix are
+ * kept adjacent, as eve_format_stats() requires for nesting.
+ */
+#include "stats.h"
+
+#include <assert.h>
+#include <string.h>
+
+struct stats_list {
+	struct eve_counter *c;
+	size_t n;
+};
+
+static void
+stats_add(struct stats_list *l, const char *name, uint64_t value)
+{
+	assert(l->n < STATS_MAX_COUNTERS);
+	l->c[l->n].name = name;
+	l->c[l->n].value = value;
+	l->n++;
+}
+
+static void
+stats_capture(struct stats_list *l, const struct port_stats *p)
+{
+	stats_add(l, "capture.packets", p->ipackets);
+	stats_add(l, "capture.bytes", p->ibytes);
+	stats_add(l, "capture.imissed", p->imissed);
+	stats_add(l, "capture.ierrors", p->ierrors);
+	stats_add(l, "capture.rx_no_mbufs", p->rx_nombuf);
+}
+
+static void
+stats_decoder(struct stats_list *l, const struct decode_stats *d)
+{
+	static char names[DECODE_EV_MAX][64];
+
+	stats_add(l, "decoder.pkts", d->pkts);
+	stats_add(l, "decoder.bytes", d->bytes);
+	stats_add(l, "decoder.invalid", d->invalid);
+	stats_add(l, "decoder.ethernet", d->ethernet);
+	stats_add(l, "decoder.vlan", d->vlan);
+	stats_add(l, "decoder.ipv4", d->ipv4);
+	stats_add(l, "decoder.ipv6", d->ipv6);
+	stats_add(l, "decoder.tcp", d->tcp);
+	stats_add(l, "decoder.udp", d->udp);
+	stats_add(l, "decoder.icmpv4", d->icmpv4);
+	stats_add(l, "decoder.icmpv6", d->icmpv6);
+	for (int i = 0; i < DECODE_EV_MAX; i++) {
+		/* names are fixed for the process: build once, single-threaded caller */
+		if (names[i][0] == '\0') {
+			strcpy(names[i], "decoder.event.");
+			strncat(names[i], decode_event_names[i], sizeof(names[i]) - 15);
+		}
+		stats_add(l, names[i], d->events[i]);
+	}
+}
+
+static void
+stats_flow(struct stats_list *l, const struct flow_table_stats *f)
+{
+	stats_add(l, "flow.total", f->created);
+	stats_add(l, "flow.active", f->active);
+	stats_add(l, "flow.tcp", f->tcp);
+	stats_add(l, "flow.udp", f->udp);
+	stats_add(l, "flow.icmp", f->icmp);
+	stats_add(l, "flow.memuse", f->memuse);
+}
+
+static void
+stats_darter(struct stats_list *l, const struct capture_stats *cs, const struct worker_stats *ws)
+{
+	stats_add(l, "darter.decoder.other_ip", cs->decode.other_ip);
+	stats_add(l, "darter.decoder.non_ip", cs->decode.non_ip);
+	stats_add(l, "darter.decoder.fragments", cs->decode.frag);
+	stats_add(l, "darter.decoder.seg_linearized", cs->seg_linearized);
+	stats_add(l, "darter.flow.other", cs->flow.other);
+	stats_add(l, "darter.flow.emitted", cs->flow.emitted);
+	stats_add(l, "darter.flow.timeout", cs->flow.timeout);
+	stats_add(l, "darter.flow.evicted", cs->flow.evicted);
+	stats_add(l, "darter.flow.reused", cs->flow.reused);
+	stats_add(l, "darter.flow.shutdown", cs->flow.shutdown);
+	stats_add(l, "darter.handoff.enqueued", cs->handoff.enqueued);
+	stats_add(l, "darter.handoff.dequeued", cs->handoff.dequeued);
+	stats_add(l, "darter.handoff.ring_full", cs->handoff.ring_full);
+	stats_add(l, "darter.handoff.pool_empty", cs->handoff.pool_empty);
+	stats_add(l, "darter.handoff.waits", cs->handoff.waits);
+	stats_add(l, "darter.workers.records", ws->records);
+	stats_add(l, "darter.workers.lines", ws->lines);
+	stats_add(l, "darter.workers.format_errors", ws->format_errors);
+	stats_add(l, "darter.workers.dropped", ws->dropped);
+	stats_add(l, "darter.workers.write_errors", ws->write_errors);
+}
+
+size_t
+stats_collect(const struct capture_stats *cs, const struct worker_stats *ws,
+	      struct eve_counter *out)
+{
+	struct stats_list l = {out, 0};
+
+	stats_capture(&l, &cs->port);
+	stats_decoder(&l, &cs->decode);
+	stats_flow(&l, &cs->flow);
+	stats_darter(&l, cs, ws);
+	return l.n;
+}
+
+uint64_t
+stats_value(const struct eve_counter *c, size_t n, const char *name)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (strcmp(c[i].name, name) == 0)
+			return c[i].value;
+	}
+	return 0;
+}
