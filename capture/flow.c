@@ -1,0 +1,774 @@
+/*
+ * flow.c: the per-lcore bidirectional flow table.
+ *
+ * What: packets from decode (struct decode_pkt) are accounted to flows
+ * keyed by (ip_version, proto, vlan[0], vlan[1], unordered pair of
+ * (address, port)); a flow that ends (idle timeout, table full, TCP port
+ * reuse, shutdown) leaves as one struct flow_record through the emit
+ * callback. Field meanings follow Suricata's EVE "flow" event.
+ *
+ * How: every entry is preallocated in flow_table_new (max_flows entries of
+ * 128 bytes, two cache lines: the lookup touches only the first). Entries
+ * are addressed by 32-bit index and sit on up to three intrusive lists:
+ *  - a bucket chain (doubly linked, hnext/hprev): hash_size buckets, a
+ *    power of two, indexed by hash & mask (no division);
+ *  - the LRU list (doubly linked, lnext/lprev): the tail is the flow seen
+ *    last; the head is evicted when the table is full;
+ *  - the free list (singly linked through lnext) while unused.
+ * The key is stored canonically, the lower (address, port) endpoint as
+ * side 0, so both directions hash and compare equal; the entry remembers
+ * which side is the client. The hash is a multiply-xorshift mix over the
+ * key's 64-bit words in two independent lanes (half the latency), with
+ * fixed seeds so that flow_id is the same on every run (on one
+ * architecture: words are read in native byte order), finished by
+ * murmur3's fmix64. One hash per packet.
+ *
+ * Time is the packets' time. A flow found past its timeout is emitted
+ * (TIMEOUT) before the packet that found it starts a new one; a TCP SYN
+ * (without ACK) on a CLOSED flow emits it (FORCED, counted as reused) and
+ * starts a new one. So a flow's record does not depend on when
+ * flow_table_expire() sweeps, only emission order does. Expiry is
+ * "now - last_seen > timeout" (strictly greater), the timeout chosen by
+ * protocol class (TCP, UDP, ICMP = protocols 1 and 58, DEFAULT) and state
+ * (NEW, ESTABLISHED, CLOSED), as Suricata's flow-timeouts. When the table
+ * is full, the LRU head is evicted: FORCED and counted as evicted, or
+ * TIMEOUT when it is already past its timeout at the new packet's time.
+ *
+ * Simplifications: ICMP and ICMPv6 have no ports in the key (all ICMP
+ * between two hosts on the same VLANs is one flow; type and code of the
+ * first request and first reply go into the record). The TCP state
+ * machine (flow_tcp_next) follows flags and direction only, without
+ * sequence numbers; it uses Suricata's labels (which name the server's
+ * side: a client FIN gives CLOSE_WAIT, a server FIN FIN_WAIT1). A flow
+ * whose two endpoints are equal sees every packet as to-server. last_seen
+ * never goes backward (an out-of-order packet does not rewind it).
+ *
+ * Records leave synchronously through emit, which must not call back into
+ * the same table (a sweep or flush is walking its lists).
+ *
+ * Not here: locking (one lcore owns a table), allocation after creation,
+ * hash-flooding defence (no per-run seed, see above), TCP sequence
+ * tracking, reassembly, application-layer state.
+ */
+#include "flow.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define flow_likely(x)	 __builtin_expect(!!(x), 1)
+#define flow_unlikely(x) __builtin_expect(!!(x), 0)
+
+#define FLOW_NIL	0xffffffffu /* end of a list; no entry */
+#define FLOW_CACHE_LINE 64
+#define FLOW_HASH_MAX	0x80000000u /* largest bucket count (2^31) */
+#define FLOW_ID_MASK	((1ull << 51) - 1)
+
+#define FLOW_DIR_TOSERVER 0
+#define FLOW_DIR_TOCLIENT 1
+
+#define FLOW_STATES 3 /* enum flow_record_state values */
+
+/* ------------------------------------------------------------ types */
+
+/* Canonical key: side 0 is the lower (address, port) endpoint. */
+struct flow_key {
+	uint8_t addr[2][16];
+	uint16_t port[2];
+	uint16_t vlan[2];
+	uint8_t proto;
+	uint8_t ip_version;
+	uint8_t pad[2]; /* zero: the key is hashed and compared as words */
+};
+
+_Static_assert(sizeof(struct flow_key) == 44, "flow_key is read as 5 u64 words + 1 u32");
+_Static_assert(offsetof(struct flow_key, pad) == 42, "flow_key has no hidden padding");
+
+/*
+ * One flow, two cache lines. The first holds what the lookup reads (key,
+ * hash, chain) and the small per-packet state; the second the LRU links,
+ * times and counters.
+ */
+struct flow_entry {
+	struct flow_key key;
+	uint32_t hash;
+	uint32_t hnext; /* bucket chain */
+	uint32_t hprev;
+	uint8_t client;	      /* key side (0/1) of the client */
+	uint8_t state;	      /* enum flow_record_state */
+	uint8_t tcp_state;    /* enum flow_record_tcp_state */
+	uint8_t flags;	      /* FLOW_RECORD_F_* */
+	uint8_t tcp_flags[2]; /* by direction: to server, to client */
+	uint8_t icmp_type;
+	uint8_t icmp_code;
+	/* second cache line */
+	uint8_t resp_icmp_type;
+	uint8_t resp_icmp_code;
+	uint16_t spare16;
+	uint32_t lnext; /* LRU list, or the free list */
+	uint32_t lprev;
+	uint32_t spare32;
+	uint64_t start_us;
+	uint64_t last_us;
+	uint64_t pkts[2]; /* by direction */
+	uint64_t bytes[2];
+};
+
+_Static_assert(sizeof(struct flow_entry) == 2 * FLOW_CACHE_LINE, "flow_entry is 2 cache lines");
+_Static_assert(offsetof(struct flow_entry, icmp_code) < FLOW_CACHE_LINE,
+	       "lookup fields fit the first cache line");
+
+struct flow_table {
+	/* hot: read on every packet */
+	struct flow_entry *entries;
+	uint32_t *buckets;
+	uint32_t mask;	   /* buckets - 1 */
+	uint32_t lru_head; /* least recently seen */
+	uint32_t lru_tail;
+	uint32_t free_head;
+	uint64_t tmo_us[FLOW_PROTO_MAX][FLOW_STATES];
+	uint8_t proto_class[256]; /* IP protocol -> enum flow_proto */
+	struct flow_table_stats stats;
+	/* cold */
+	flow_emit_fn emit;
+	void *arg;
+	uint32_t max_flows;
+	uint32_t sweep; /* next bucket flow_table_expire() looks at */
+	uint16_t lcore;
+};
+
+/* ------------------------------------------------------ key and hash */
+
+static inline uint64_t
+flow_key_word(const struct flow_key *k, size_t i)
+{
+	uint64_t w;
+
+	memcpy(&w, (const unsigned char *)k + 8 * i, sizeof(w));
+	return w;
+}
+
+static inline uint32_t
+flow_key_tail(const struct flow_key *k)
+{
+	uint32_t w;
+
+	memcpy(&w, (const unsigned char *)k + 40, sizeof(w));
+	return w;
+}
+
+static inline int
+flow_key_eq(const struct flow_key *a, const struct flow_key *b)
+{
+	uint64_t d = flow_key_tail(a) ^ flow_key_tail(b);
+
+	for (size_t i = 0; i < 5; i++)
+		d |= flow_key_word(a, i) ^ flow_key_word(b, i);
+	return d == 0;
+}
+
+/* murmur3's 64-bit finalizer */
+static inline uint64_t
+flow_fmix64(uint64_t h)
+{
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdull;
+	h ^= h >> 33;
+	h *= 0xc4ceb9fe1a85ec53ull;
+	h ^= h >> 33;
+	return h;
+}
+
+static inline uint64_t
+flow_hash_step(uint64_t h, uint64_t w)
+{
+	h = (h ^ w) * 0x9e3779b97f4a7c15ull;
+	return h ^ (h >> 32);
+}
+
+static inline uint32_t
+flow_hash(const struct flow_key *k)
+{
+	/* two independent lanes: half the multiply latency chain */
+	uint64_t a = 0x6a09e667f3bcc909ull, b = 0xbb67ae8584caa73bull;
+
+	a = flow_hash_step(a, flow_key_word(k, 0));
+	b = flow_hash_step(b, flow_key_word(k, 1));
+	a = flow_hash_step(a, flow_key_word(k, 2));
+	b = flow_hash_step(b, flow_key_word(k, 3));
+	a = flow_hash_step(a, flow_key_word(k, 4));
+	b = flow_hash_step(b, flow_key_tail(k));
+	return (uint32_t)flow_fmix64(a ^ (b << 32 | b >> 32));
+}
+
+/*
+ * Fill k canonically from p; return the key side (0/1) of p's sender.
+ * Any total order works: the addresses are compared as native words.
+ */
+static inline unsigned
+flow_key_make(struct flow_key *k, const struct decode_pkt *p, int portless)
+{
+	uint64_t s[2], d[2];
+	uint16_t sp = portless ? 0 : p->sport, dp = portless ? 0 : p->dport;
+	unsigned swap;
+
+	memcpy(s, p->src, sizeof(s));
+	memcpy(d, p->dst, sizeof(d));
+	swap = (s[0] > d[0]) | ((s[0] == d[0]) & ((s[1] > d[1]) | ((s[1] == d[1]) & (sp > dp))));
+	memcpy(k->addr[swap], p->src, 16);
+	memcpy(k->addr[swap ^ 1], p->dst, 16);
+	k->port[swap] = sp;
+	k->port[swap ^ 1] = dp;
+	k->vlan[0] = p->vlan[0];
+	k->vlan[1] = p->vlan[1];
+	k->proto = p->proto;
+	k->ip_version = p->ip_version;
+	k->pad[0] = 0;
+	k->pad[1] = 0;
+	return swap;
+}
+
+/* EVE flow_id: hash and start time mixed, 51 bits, never 0. */
+static uint64_t
+flow_id(const struct flow_entry *e)
+{
+	uint64_t id = flow_fmix64(((uint64_t)e->hash << 32) ^ e->start_us) & FLOW_ID_MASK;
+
+	return id != 0 ? id : 1;
+}
+
+/* ------------------------------------------------------------- lists */
+
+static inline uint32_t
+flow_idx(const struct flow_table *t, const struct flow_entry *e)
+{
+	return (uint32_t)(e - t->entries);
+}
+
+static inline void
+flow_bucket_link(struct flow_table *t, struct flow_entry *e)
+{
+	uint32_t *head = &t->buckets[e->hash & t->mask];
+
+	e->hprev = FLOW_NIL;
+	e->hnext = *head;
+	if (*head != FLOW_NIL)
+		t->entries[*head].hprev = flow_idx(t, e);
+	*head = flow_idx(t, e);
+}
+
+static inline void
+flow_bucket_unlink(struct flow_table *t, struct flow_entry *e)
+{
+	if (e->hprev != FLOW_NIL)
+		t->entries[e->hprev].hnext = e->hnext;
+	else
+		t->buckets[e->hash & t->mask] = e->hnext;
+	if (e->hnext != FLOW_NIL)
+		t->entries[e->hnext].hprev = e->hprev;
+}
+
+static inline void
+flow_lru_append(struct flow_table *t, struct flow_entry *e)
+{
+	uint32_t i = flow_idx(t, e);
+
+	e->lnext = FLOW_NIL;
+	e->lprev = t->lru_tail;
+	if (t->lru_tail != FLOW_NIL)
+		t->entries[t->lru_tail].lnext = i;
+	else
+		t->lru_head = i;
+	t->lru_tail = i;
+}
+
+static inline void
+flow_lru_unlink(struct flow_table *t, struct flow_entry *e)
+{
+	if (e->lprev != FLOW_NIL)
+		t->entries[e->lprev].lnext = e->lnext;
+	else
+		t->lru_head = e->lnext;
+	if (e->lnext != FLOW_NIL)
+		t->entries[e->lnext].lprev = e->lprev;
+	else
+		t->lru_tail = e->lprev;
+}
+
+/* O(1) move to the LRU tail; a burst of one flow finds it there already. */
+static inline void
+flow_lru_touch(struct flow_table *t, struct flow_entry *e)
+{
+	if (flow_idx(t, e) == t->lru_tail)
+		return;
+	flow_lru_unlink(t, e);
+	flow_lru_append(t, e);
+}
+
+static inline struct flow_entry *
+flow_lookup(const struct flow_table *t, const struct flow_key *k, uint32_t h)
+{
+	uint32_t i = t->buckets[h & t->mask];
+
+	while (i != FLOW_NIL) {
+		struct flow_entry *e = &t->entries[i];
+
+		if (e->hash == h && flow_key_eq(&e->key, k))
+			return e;
+		i = e->hnext;
+	}
+	return NULL;
+}
+
+/* ------------------------------------------------- records and ending */
+
+static inline int
+flow_expired(const struct flow_table *t, const struct flow_entry *e, uint64_t now_us)
+{
+	uint64_t tmo = t->tmo_us[t->proto_class[e->key.proto]][e->state];
+
+	return now_us > e->last_us && now_us - e->last_us > tmo;
+}
+
+static void
+flow_fill_record(const struct flow_table *t, const struct flow_entry *e,
+		 enum flow_record_reason reason, struct flow_record *r)
+{
+	unsigned c = e->client;
+
+	memset(r, 0, sizeof(*r));
+	r->flow_id = flow_id(e);
+	r->start_us = e->start_us;
+	r->end_us = e->last_us;
+	r->pkts_toserver = e->pkts[FLOW_DIR_TOSERVER];
+	r->pkts_toclient = e->pkts[FLOW_DIR_TOCLIENT];
+	r->bytes_toserver = e->bytes[FLOW_DIR_TOSERVER];
+	r->bytes_toclient = e->bytes[FLOW_DIR_TOCLIENT];
+	memcpy(r->src_ip, e->key.addr[c], sizeof(r->src_ip));
+	memcpy(r->dst_ip, e->key.addr[c ^ 1], sizeof(r->dst_ip));
+	r->src_port = e->key.port[c];
+	r->dst_port = e->key.port[c ^ 1];
+	r->vlan[0] = e->key.vlan[0];
+	r->vlan[1] = e->key.vlan[1];
+	r->lcore = t->lcore;
+	r->ip_version = e->key.ip_version;
+	r->proto = e->key.proto;
+	r->state = e->state;
+	r->reason = (uint8_t)reason;
+	r->tcp_flags_ts = e->tcp_flags[FLOW_DIR_TOSERVER];
+	r->tcp_flags_tc = e->tcp_flags[FLOW_DIR_TOCLIENT];
+	r->tcp_state = e->tcp_state;
+	r->icmp_type = e->icmp_type;
+	r->icmp_code = e->icmp_code;
+	r->resp_icmp_type = e->resp_icmp_type;
+	r->resp_icmp_code = e->resp_icmp_code;
+	r->flags = e->flags;
+}
+
+/*
+ * Emit e and return its entry to the free list. Counts emitted and, for
+ * TIMEOUT and SHUTDOWN, the reason; FORCED callers count evicted/reused.
+ */
+static void
+flow_end(struct flow_table *t, struct flow_entry *e, enum flow_record_reason reason)
+{
+	struct flow_record rec;
+
+	assert(t->stats.active > 0);
+	flow_fill_record(t, e, reason, &rec);
+	flow_bucket_unlink(t, e);
+	flow_lru_unlink(t, e);
+	e->lnext = t->free_head;
+	t->free_head = flow_idx(t, e);
+	t->stats.active--;
+	t->stats.emitted++;
+	if (reason == FLOW_RECORD_REASON_TIMEOUT)
+		t->stats.timeout++;
+	else if (reason == FLOW_RECORD_REASON_SHUTDOWN)
+		t->stats.shutdown++;
+	t->emit(t->arg, &rec);
+}
+
+/* Table full: the least recently seen flow makes room. */
+static void
+flow_evict(struct flow_table *t, uint64_t now_us)
+{
+	struct flow_entry *e = &t->entries[t->lru_head];
+
+	assert(t->lru_head != FLOW_NIL);
+	if (flow_expired(t, e, now_us)) {
+		flow_end(t, e, FLOW_RECORD_REASON_TIMEOUT);
+		return;
+	}
+	t->stats.evicted++;
+	flow_end(t, e, FLOW_RECORD_REASON_FORCED);
+}
+
+/* ------------------------------------------------------ TCP and state */
+
+/* A FIN from an established session, in Suricata's (server-side) labels. */
+static inline uint8_t
+flow_tcp_established(unsigned dir, int fin)
+{
+	if (!fin)
+		return FLOW_RECORD_TCP_ESTABLISHED;
+	return dir == FLOW_DIR_TOSERVER ? FLOW_RECORD_TCP_CLOSE_WAIT : FLOW_RECORD_TCP_FIN_WAIT1;
+}
+
+/*
+ * The TCP state after a packet with flags fl going dir, counters already
+ * updated. Flags and direction only, no sequence numbers:
+ *   SYN -> SYN_SENT; SYN+ACK to client -> SYN_RECV; then any packet
+ *   without SYN (the client's ACK, or data either way) -> ESTABLISHED;
+ *   a flow picked up midstream -> ESTABLISHED once both ways carried one.
+ *   Close started by the client: FIN -> CLOSE_WAIT, server FIN ->
+ *   LAST_ACK, client ACK -> CLOSED. By the server: FIN -> FIN_WAIT1,
+ *   client ACK -> FIN_WAIT2, client FIN -> TIME_WAIT (FIN without ACK in
+ *   FIN_WAIT1: CLOSING, then an ACK -> TIME_WAIT), any pure ACK -> CLOSED.
+ *   RST, any time -> CLOSED.
+ * A FIN repeated by the side that sent the first one changes nothing.
+ */
+static uint8_t
+flow_tcp_next(const struct flow_entry *e, unsigned dir, uint8_t fl)
+{
+	int syn = fl & DECODE_TCP_SYN, ack = fl & DECODE_TCP_ACK, fin = fl & DECODE_TCP_FIN;
+	int both = e->pkts[0] != 0 && e->pkts[1] != 0;
+	uint8_t st = e->tcp_state;
+
+	if (fl & DECODE_TCP_RST)
+		return FLOW_RECORD_TCP_CLOSED;
+	switch (st) {
+	case FLOW_RECORD_TCP_NONE:
+		if (syn)
+			return ack ? FLOW_RECORD_TCP_SYN_RECV : FLOW_RECORD_TCP_SYN_SENT;
+		return both ? flow_tcp_established(dir, fin) : st;
+	case FLOW_RECORD_TCP_SYN_SENT:
+		if (syn && ack && dir == FLOW_DIR_TOCLIENT)
+			return FLOW_RECORD_TCP_SYN_RECV;
+		if (syn || dir == FLOW_DIR_TOSERVER)
+			return st;
+		return flow_tcp_established(dir, fin); /* SYN+ACK not captured */
+	case FLOW_RECORD_TCP_SYN_RECV:
+		return syn ? st : flow_tcp_established(dir, fin);
+	case FLOW_RECORD_TCP_ESTABLISHED:
+		return flow_tcp_established(dir, fin);
+	case FLOW_RECORD_TCP_FIN_WAIT1: /* the server closed first */
+		if (dir == FLOW_DIR_TOCLIENT)
+			return st;
+		if (fin)
+			return ack ? FLOW_RECORD_TCP_TIME_WAIT : FLOW_RECORD_TCP_CLOSING;
+		return ack ? FLOW_RECORD_TCP_FIN_WAIT2 : st;
+	case FLOW_RECORD_TCP_FIN_WAIT2:
+		return dir == FLOW_DIR_TOSERVER && fin ? FLOW_RECORD_TCP_TIME_WAIT : st;
+	case FLOW_RECORD_TCP_CLOSE_WAIT: /* the client closed first */
+		return dir == FLOW_DIR_TOCLIENT && fin ? FLOW_RECORD_TCP_LAST_ACK : st;
+	case FLOW_RECORD_TCP_CLOSING:
+		return ack && !fin ? FLOW_RECORD_TCP_TIME_WAIT : st;
+	case FLOW_RECORD_TCP_LAST_ACK:
+		return dir == FLOW_DIR_TOSERVER && ack && !fin ? FLOW_RECORD_TCP_CLOSED : st;
+	case FLOW_RECORD_TCP_TIME_WAIT:
+		return ack && !fin ? FLOW_RECORD_TCP_CLOSED : st;
+	default:
+		return st;
+	}
+}
+
+/* Suricata's mapping: these TCP states make the flow CLOSED. */
+static inline int
+flow_tcp_closed(uint8_t tcp_state)
+{
+	return tcp_state == FLOW_RECORD_TCP_LAST_ACK || tcp_state == FLOW_RECORD_TCP_TIME_WAIT ||
+	       tcp_state == FLOW_RECORD_TCP_CLOSED;
+}
+
+static inline void
+flow_tcp_update(struct flow_entry *e, unsigned dir, uint8_t fl)
+{
+	e->tcp_state = flow_tcp_next(e, dir, fl);
+	e->tcp_flags[dir] |= fl;
+	if (flow_tcp_closed(e->tcp_state))
+		e->state = FLOW_RECORD_STATE_CLOSED;
+}
+
+static inline void
+flow_icmp_update(struct flow_entry *e, unsigned dir, const struct decode_pkt *p)
+{
+	if (dir == FLOW_DIR_TOCLIENT && !(e->flags & FLOW_RECORD_F_ICMP_RESP)) {
+		e->resp_icmp_type = p->icmp_type;
+		e->resp_icmp_code = p->icmp_code;
+		e->flags |= FLOW_RECORD_F_ICMP_RESP;
+	}
+}
+
+/* ------------------------------------------------------------ packets */
+
+static inline int
+flow_is_tcp_syn(const struct decode_pkt *p)
+{
+	return p->proto == 6 &&
+	       (p->tcp_flags & (DECODE_TCP_SYN | DECODE_TCP_ACK)) == DECODE_TCP_SYN;
+}
+
+static void
+flow_count_new(struct flow_table *t, uint8_t cls)
+{
+	t->stats.created++;
+	t->stats.active++;
+	switch (cls) {
+	case FLOW_PROTO_TCP:
+		t->stats.tcp++;
+		break;
+	case FLOW_PROTO_UDP:
+		t->stats.udp++;
+		break;
+	case FLOW_PROTO_ICMP:
+		t->stats.icmp++;
+		break;
+	default:
+		t->stats.other++;
+		break;
+	}
+}
+
+/* A new flow for key k, p its first packet, sent from key side `side`. */
+static struct flow_entry *
+flow_start(struct flow_table *t, const struct flow_key *k, uint32_t h, unsigned side,
+	   const struct decode_pkt *p, uint64_t ts_us)
+{
+	uint8_t cls = t->proto_class[k->proto];
+	struct flow_entry *e;
+
+	if (flow_unlikely(t->free_head == FLOW_NIL))
+		flow_evict(t, ts_us);
+	e = &t->entries[t->free_head];
+	t->free_head = e->lnext;
+	memset(e, 0, sizeof(*e));
+	e->key = *k;
+	e->hash = h;
+	e->client = (uint8_t)side;
+	if (cls == FLOW_PROTO_TCP &&
+	    (p->tcp_flags & (DECODE_TCP_SYN | DECODE_TCP_ACK)) == (DECODE_TCP_SYN | DECODE_TCP_ACK))
+		e->client = (uint8_t)(side ^ 1); /* the SYN+ACK goes to the client */
+	if (cls == FLOW_PROTO_ICMP) {
+		e->icmp_type = p->icmp_type;
+		e->icmp_code = p->icmp_code;
+	}
+	e->start_us = ts_us;
+	e->last_us = ts_us;
+	flow_bucket_link(t, e);
+	flow_lru_append(t, e);
+	flow_count_new(t, cls);
+	assert(t->stats.active <= t->max_flows);
+	return e;
+}
+
+static inline void
+flow_account(struct flow_table *t, struct flow_entry *e, unsigned side, const struct decode_pkt *p,
+	     uint32_t frame_len, uint64_t ts_us)
+{
+	unsigned dir = side != e->client;
+	uint8_t cls = t->proto_class[e->key.proto];
+
+	e->pkts[dir]++;
+	e->bytes[dir] += frame_len;
+	if (ts_us > e->last_us)
+		e->last_us = ts_us;
+	if (e->state == FLOW_RECORD_STATE_NEW && e->pkts[dir ^ 1] != 0)
+		e->state = FLOW_RECORD_STATE_ESTABLISHED;
+	if (cls == FLOW_PROTO_TCP)
+		flow_tcp_update(e, dir, p->tcp_flags);
+	else if (cls == FLOW_PROTO_ICMP)
+		flow_icmp_update(e, dir, p);
+}
+
+void
+flow_table_packet(struct flow_table *t, const struct decode_pkt *p, uint32_t frame_len,
+		  uint64_t ts_us)
+{
+	struct flow_key k;
+	unsigned side = flow_key_make(&k, p, t->proto_class[p->proto] == FLOW_PROTO_ICMP);
+	uint32_t h = flow_hash(&k);
+	struct flow_entry *e = flow_lookup(t, &k, h);
+
+	if (flow_likely(e != NULL)) {
+		if (flow_unlikely(flow_expired(t, e, ts_us))) {
+			flow_end(t, e, FLOW_RECORD_REASON_TIMEOUT);
+			e = NULL;
+		} else if (flow_unlikely(e->state == FLOW_RECORD_STATE_CLOSED &&
+					 flow_is_tcp_syn(p))) {
+			t->stats.reused++;
+			flow_end(t, e, FLOW_RECORD_REASON_FORCED);
+			e = NULL;
+		} else {
+			flow_lru_touch(t, e);
+		}
+	}
+	if (e == NULL)
+		e = flow_start(t, &k, h, side, p, ts_us);
+	flow_account(t, e, side, p, frame_len, ts_us);
+}
+
+/* ------------------------------------------------------ sweep, flush */
+
+unsigned
+flow_table_expire(struct flow_table *t, uint64_t now_us, unsigned max_buckets)
+{
+	uint32_t n = t->mask + 1;
+	unsigned emitted = 0;
+
+	if (max_buckets < n)
+		n = max_buckets;
+	for (uint32_t b = 0; b < n; b++) {
+		uint32_t i = t->buckets[t->sweep];
+
+		t->sweep = (t->sweep + 1) & t->mask;
+		while (i != FLOW_NIL) {
+			struct flow_entry *e = &t->entries[i];
+
+			i = e->hnext;
+			if (flow_expired(t, e, now_us)) {
+				flow_end(t, e, FLOW_RECORD_REASON_TIMEOUT);
+				emitted++;
+			}
+		}
+	}
+	return emitted;
+}
+
+void
+flow_table_flush(struct flow_table *t, enum flow_record_reason reason)
+{
+	while (t->lru_head != FLOW_NIL)
+		flow_end(t, &t->entries[t->lru_head], reason);
+	assert(t->stats.active == 0);
+}
+
+const struct flow_table_stats *
+flow_table_stats(const struct flow_table *t)
+{
+	return &t->stats;
+}
+
+/* ---------------------------------------------------------- lifetime */
+
+void
+flow_conf_defaults(struct flow_conf *conf)
+{
+	static const struct flow_timeouts tmo[FLOW_PROTO_MAX] = {
+		[FLOW_PROTO_DEFAULT] = {.new_s = 30, .established_s = 300, .closed_s = 0},
+		[FLOW_PROTO_TCP] = {.new_s = 60, .established_s = 600, .closed_s = 60},
+		[FLOW_PROTO_UDP] = {.new_s = 30, .established_s = 300, .closed_s = 0},
+		[FLOW_PROTO_ICMP] = {.new_s = 30, .established_s = 300, .closed_s = 0},
+	};
+
+	memset(conf, 0, sizeof(*conf));
+	conf->max_flows = 65536;
+	conf->hash_size = 65536;
+	memcpy(conf->timeouts, tmo, sizeof(tmo));
+	conf->lcore = 0;
+}
+
+static size_t
+flow_round_up(size_t n, size_t align)
+{
+	return (n + align - 1) / align * align;
+}
+
+static uint32_t
+flow_pow2(uint32_t n)
+{
+	uint32_t p = 1;
+
+	while (p < n)
+		p <<= 1;
+	return p;
+}
+
+static void
+flow_conf_apply(struct flow_table *t, const struct flow_conf *conf)
+{
+	for (int c = 0; c < FLOW_PROTO_MAX; c++) {
+		t->tmo_us[c][FLOW_RECORD_STATE_NEW] = conf->timeouts[c].new_s * 1000000ull;
+		t->tmo_us[c][FLOW_RECORD_STATE_ESTABLISHED] =
+			conf->timeouts[c].established_s * 1000000ull;
+		t->tmo_us[c][FLOW_RECORD_STATE_CLOSED] = conf->timeouts[c].closed_s * 1000000ull;
+	}
+	memset(t->proto_class, FLOW_PROTO_DEFAULT, sizeof(t->proto_class));
+	t->proto_class[6] = FLOW_PROTO_TCP;
+	t->proto_class[17] = FLOW_PROTO_UDP;
+	t->proto_class[1] = FLOW_PROTO_ICMP;
+	t->proto_class[58] = FLOW_PROTO_ICMP;
+	t->max_flows = conf->max_flows;
+	t->lcore = conf->lcore;
+}
+
+/* Every entry on the free list (in index order), every bucket empty. */
+static void
+flow_table_reset(struct flow_table *t)
+{
+	for (uint32_t i = 0; i < t->max_flows; i++)
+		t->entries[i].lnext = i + 1 < t->max_flows ? i + 1 : FLOW_NIL;
+	t->free_head = 0;
+	for (uint32_t b = 0; b <= t->mask; b++)
+		t->buckets[b] = FLOW_NIL;
+	t->lru_head = FLOW_NIL;
+	t->lru_tail = FLOW_NIL;
+	t->sweep = 0;
+}
+
+struct flow_table *
+flow_table_new(const struct flow_conf *conf, flow_emit_fn emit, void *arg)
+{
+	struct flow_table *t;
+	size_t tsize = flow_round_up(sizeof(*t), FLOW_CACHE_LINE), esize, bsize;
+	uint32_t nb;
+
+	if (conf == NULL || emit == NULL || conf->max_flows == 0 || conf->max_flows == FLOW_NIL ||
+	    conf->hash_size == 0 || conf->hash_size > FLOW_HASH_MAX) {
+		errno = EINVAL;
+		return NULL;
+	}
+	nb = flow_pow2(conf->hash_size);
+	esize = (size_t)conf->max_flows * sizeof(struct flow_entry);
+	if (esize / sizeof(struct flow_entry) != conf->max_flows) /* 32-bit size_t */
+		goto err_nomem;
+	bsize = flow_round_up((size_t)nb * sizeof(uint32_t), FLOW_CACHE_LINE);
+	t = aligned_alloc(FLOW_CACHE_LINE, tsize);
+	if (t == NULL)
+		goto err_nomem;
+	memset(t, 0, tsize);
+	t->entries = aligned_alloc(FLOW_CACHE_LINE, esize);
+	if (t->entries == NULL)
+		goto err_table;
+	t->buckets = aligned_alloc(FLOW_CACHE_LINE, bsize);
+	if (t->buckets == NULL)
+		goto err_entries;
+	memset(t->entries, 0, esize); /* touch every page now, not on the hot path */
+	t->mask = nb - 1;
+	t->emit = emit;
+	t->arg = arg;
+	flow_conf_apply(t, conf);
+	flow_table_reset(t);
+	t->stats.memuse = tsize + esize + bsize;
+	return t;
+
+err_entries:
+	free(t->entries);
+err_table:
+	free(t);
+err_nomem:
+	errno = ENOMEM;
+	return NULL;
+}
+
+void
+flow_table_free(struct flow_table *t)
+{
+	if (t == NULL)
+		return;
+	free(t->buckets);
+	free(t->entries);
+	free(t);
+}
