@@ -24,10 +24,14 @@ enum decode_link {
 	DECODE_LINK_IPV6 = 229,
 };
 
-/* Anomalies, each a counter "decoder.event.<name>" in stats. */
+/*
+ * Anomalies, each a counter "decoder.event.<name>" in stats. Names sharing
+ * a prefix stay adjacent (the stats event nests them).
+ */
 enum decode_event {
 	DECODE_EV_LINK_TRUNC,        /* link header longer than the frame */
 	DECODE_EV_ETH_TRUNC,
+	DECODE_EV_UNKNOWN_ETHERTYPE, /* not IP (ARP, LLDP, ...): counted, not flowed */
 	DECODE_EV_VLAN_TRUNC,
 	DECODE_EV_VLAN_TOO_MANY,     /* more than 2 VLAN tags */
 	DECODE_EV_IPV4_TRUNC,        /* header does not fit */
@@ -46,7 +50,6 @@ enum decode_event {
 	DECODE_EV_UDP_BAD_LEN,
 	DECODE_EV_ICMPV4_TRUNC,
 	DECODE_EV_ICMPV6_TRUNC,
-	DECODE_EV_UNKNOWN_ETHERTYPE, /* not IP (ARP, LLDP, ...): counted, not flowed */
 	DECODE_EV_MAX
 };
 
