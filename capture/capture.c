@@ -29,15 +29,15 @@
 
 #include "log.h"
 
-#define CAPTURE_SWEEP_BUCKETS 64    /* flow buckets checked per loop turn */
-#define CAPTURE_SCRATCH (64 * 1024) /* largest multi-segment frame decoded */
+#define CAPTURE_SWEEP_BUCKETS 64	  /* flow buckets checked per loop turn */
+#define CAPTURE_SCRATCH	      (64 * 1024) /* largest multi-segment frame decoded */
 
 struct capture_lcore {
 	struct capture *cap;
-	unsigned idx;     /* producer index in the handoff */
+	unsigned idx; /* producer index in the handoff */
 	unsigned lcore_id;
 	struct flow_table *flows;
-	uint64_t now_us;  /* latest packet time seen */
+	uint64_t now_us; /* latest packet time seen */
 	uint64_t seg_linearized;
 	struct decode_stats dstats;
 	uint8_t scratch[CAPTURE_SCRATCH];
@@ -48,7 +48,7 @@ struct capture {
 	struct handoff *handoff;
 	unsigned n_lcores;
 	unsigned n_ports;
-	int ts_offset;    /* RX timestamp dynfield, or -1 */
+	int ts_offset; /* RX timestamp dynfield, or -1 */
 	uint64_t ts_flag;
 	atomic_int stop;
 	struct capture_lcore *lcores;
@@ -192,8 +192,8 @@ capture_start_ports(struct capture *c, char *err, size_t errlen)
 	unsigned found = port_count();
 
 	if (found < c->conf.eal.n_ports || found == 0) {
-		snprintf(err, errlen, "%u capture port(s) configured, DPDK found %u", c->conf.eal.n_ports,
-			 found);
+		snprintf(err, errlen, "%u capture port(s) configured, DPDK found %u",
+			 c->conf.eal.n_ports, found);
 		return -ENODEV;
 	}
 	c->n_ports = found;
@@ -217,7 +217,8 @@ capture_init_lcores(struct capture *c, char *err, size_t errlen)
 	if (c->lcores == NULL)
 		goto nomem;
 	memset(c->lcores, 0, sizeof(*c->lcores) * c->n_lcores);
-	RTE_LCORE_FOREACH(lcore) {
+	RTE_LCORE_FOREACH(lcore)
+	{
 		struct capture_lcore *lc = &c->lcores[i];
 		struct flow_conf fc = c->conf.flow;
 
@@ -276,7 +277,8 @@ capture_run(struct capture *c)
 {
 	unsigned i = 1, lcore;
 
-	RTE_LCORE_FOREACH_WORKER(lcore) {
+	RTE_LCORE_FOREACH_WORKER(lcore)
+	{
 		if (rte_eal_remote_launch(capture_lcore_main, &c->lcores[i++], lcore) < 0)
 			return -EBUSY;
 	}

@@ -21,14 +21,14 @@
 
 struct capture_conf {
 	struct port_eal_conf eal; /* cpus: one capture lcore each */
-	uint16_t burst;           /* RX burst, at most CAPTURE_MAX_BURST */
+	uint16_t burst;		  /* RX burst, at most CAPTURE_MAX_BURST */
 	uint16_t rx_desc;
-	uint32_t mbufs;           /* per RX queue */
-	uint32_t ring_size;       /* records per (lcore, worker) ring */
+	uint32_t mbufs;	    /* per RX queue */
+	uint32_t ring_size; /* records per (lcore, worker) ring */
 	unsigned n_workers;
-	struct flow_conf flow;    /* per lcore; lcore field set by capture */
-	int link;                 /* enum decode_link of every port */
-	int offline;              /* end at end of input; never drop records */
+	struct flow_conf flow; /* per lcore; lcore field set by capture */
+	int link;	       /* enum decode_link of every port */
+	int offline;	       /* end at end of input; never drop records */
 };
 
 #define CAPTURE_MAX_BURST 256

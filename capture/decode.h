@@ -12,13 +12,13 @@
 
 /* Link types, numbered as libpcap's DLT_* values on Linux. */
 enum decode_link {
-	DECODE_LINK_NULL = 0,       /* BSD loopback: 4-byte host-order AF */
-	DECODE_LINK_ETHERNET = 1,   /* DLT_EN10MB */
-	DECODE_LINK_PPP = 9,        /* 2-byte address/control optional + protocol */
-	DECODE_LINK_RAW = 12,       /* raw IPv4/IPv6 (LINKTYPE_RAW 101 reads as 12) */
+	DECODE_LINK_NULL = 0,	  /* BSD loopback: 4-byte host-order AF */
+	DECODE_LINK_ETHERNET = 1, /* DLT_EN10MB */
+	DECODE_LINK_PPP = 9,	  /* 2-byte address/control optional + protocol */
+	DECODE_LINK_RAW = 12,	  /* raw IPv4/IPv6 (LINKTYPE_RAW 101 reads as 12) */
 	DECODE_LINK_PPP_SERIAL = 50,
-	DECODE_LINK_C_HDLC = 104,   /* Cisco HDLC: addr, ctrl, ethertype */
-	DECODE_LINK_LOOP = 108,     /* OpenBSD loopback: 4-byte network-order AF */
+	DECODE_LINK_C_HDLC = 104, /* Cisco HDLC: addr, ctrl, ethertype */
+	DECODE_LINK_LOOP = 108,	  /* OpenBSD loopback: 4-byte network-order AF */
 	DECODE_LINK_LINUX_SLL = 113,
 	DECODE_LINK_IPV4 = 228,
 	DECODE_LINK_IPV6 = 229,
@@ -29,16 +29,16 @@ enum decode_link {
  * a prefix stay adjacent (the stats event nests them).
  */
 enum decode_event {
-	DECODE_EV_LINK_TRUNC,        /* link header longer than the frame */
+	DECODE_EV_LINK_TRUNC, /* link header longer than the frame */
 	DECODE_EV_ETH_TRUNC,
 	DECODE_EV_UNKNOWN_ETHERTYPE, /* not IP (ARP, LLDP, ...): counted, not flowed */
 	DECODE_EV_VLAN_TRUNC,
-	DECODE_EV_VLAN_TOO_MANY,     /* more than 2 VLAN tags */
-	DECODE_EV_IPV4_TRUNC,        /* header does not fit */
-	DECODE_EV_IPV4_TRUNC_PKT,    /* total length beyond captured bytes (snaplen) */
+	DECODE_EV_VLAN_TOO_MANY,  /* more than 2 VLAN tags */
+	DECODE_EV_IPV4_TRUNC,	  /* header does not fit */
+	DECODE_EV_IPV4_TRUNC_PKT, /* total length beyond captured bytes (snaplen) */
 	DECODE_EV_IPV4_BAD_VER,
 	DECODE_EV_IPV4_BAD_HLEN,
-	DECODE_EV_IPV4_BAD_LEN,      /* total length smaller than the header */
+	DECODE_EV_IPV4_BAD_LEN, /* total length smaller than the header */
 	DECODE_EV_IPV6_TRUNC,
 	DECODE_EV_IPV6_TRUNC_PKT,
 	DECODE_EV_IPV6_BAD_VER,
@@ -71,31 +71,31 @@ struct decode_stats {
 	uint64_t icmpv6;
 	uint64_t other_ip; /* IP with another protocol: tracked by number */
 	uint64_t non_ip;
-	uint64_t frag;     /* IP fragments: counted, not flowed (see decode.c) */
+	uint64_t frag; /* IP fragments: counted, not flowed (see decode.c) */
 	uint64_t events[DECODE_EV_MAX];
 };
 
 /* What decode_packet() found. */
 enum decode_result {
-	DECODE_FLOW,    /* p holds a flow key: give it to the flow table */
-	DECODE_NON_IP,  /* valid frame, not IP */
-	DECODE_FRAG,    /* an IP fragment */
+	DECODE_FLOW,	/* p holds a flow key: give it to the flow table */
+	DECODE_NON_IP,	/* valid frame, not IP */
+	DECODE_FRAG,	/* an IP fragment */
 	DECODE_INVALID, /* malformed: an event was counted */
 };
 
 /* The decoded packet: a flow key plus what the flow table needs. */
 struct decode_pkt {
-	uint8_t src[16];     /* IPv4 uses the first 4 bytes, rest zero */
+	uint8_t src[16]; /* IPv4 uses the first 4 bytes, rest zero */
 	uint8_t dst[16];
-	uint16_t sport;      /* host order; 0 for protocols without ports */
+	uint16_t sport; /* host order; 0 for protocols without ports */
 	uint16_t dport;
-	uint16_t vlan[2];    /* VLAN ids outer, inner; 0 when absent */
-	uint8_t ip_version;  /* 4 or 6 */
-	uint8_t proto;       /* L4 protocol number, after IPv6 extension headers */
-	uint8_t tcp_flags;   /* TCP only */
-	uint8_t icmp_type;   /* ICMPv4/ICMPv6 only */
+	uint16_t vlan[2];   /* VLAN ids outer, inner; 0 when absent */
+	uint8_t ip_version; /* 4 or 6 */
+	uint8_t proto;	    /* L4 protocol number, after IPv6 extension headers */
+	uint8_t tcp_flags;  /* TCP only */
+	uint8_t icmp_type;  /* ICMPv4/ICMPv6 only */
 	uint8_t icmp_code;
-	uint16_t l3_off;     /* offsets into the frame */
+	uint16_t l3_off; /* offsets into the frame */
 	uint16_t l4_off;
 	uint32_t payload_len; /* L4 payload bytes present (bounded by capture) */
 };

@@ -23,38 +23,38 @@ enum flow_proto {
 	FLOW_PROTO_DEFAULT, /* any other IP protocol */
 	FLOW_PROTO_TCP,
 	FLOW_PROTO_UDP,
-	FLOW_PROTO_ICMP,    /* ICMPv4 and ICMPv6 */
+	FLOW_PROTO_ICMP, /* ICMPv4 and ICMPv6 */
 	FLOW_PROTO_MAX
 };
 
 /* Idle timeouts in seconds for one protocol. */
 struct flow_timeouts {
-	uint32_t new_s;         /* one direction seen */
+	uint32_t new_s;		/* one direction seen */
 	uint32_t established_s; /* both directions seen */
-	uint32_t closed_s;      /* TCP after FIN handshake or RST */
+	uint32_t closed_s;	/* TCP after FIN handshake or RST */
 };
 
 struct flow_conf {
 	uint32_t max_flows; /* entries preallocated; the table's hard bound */
 	uint32_t hash_size; /* buckets; rounded up to a power of two */
 	struct flow_timeouts timeouts[FLOW_PROTO_MAX];
-	uint16_t lcore;     /* copied into every record */
+	uint16_t lcore; /* copied into every record */
 };
 
 /* Counters, written by the owning lcore only. */
 struct flow_table_stats {
-	uint64_t created;   /* flows created */
-	uint64_t active;    /* flows in the table now */
-	uint64_t emitted;   /* records handed to emit */
-	uint64_t timeout;   /* of which: idle timeout */
-	uint64_t evicted;   /* of which: table full, least recent evicted */
-	uint64_t reused;    /* of which: TCP SYN on a closed flow (port reuse) */
-	uint64_t shutdown;  /* of which: flushed at end */
-	uint64_t tcp;       /* flows created by protocol */
+	uint64_t created;  /* flows created */
+	uint64_t active;   /* flows in the table now */
+	uint64_t emitted;  /* records handed to emit */
+	uint64_t timeout;  /* of which: idle timeout */
+	uint64_t evicted;  /* of which: table full, least recent evicted */
+	uint64_t reused;   /* of which: TCP SYN on a closed flow (port reuse) */
+	uint64_t shutdown; /* of which: flushed at end */
+	uint64_t tcp;	   /* flows created by protocol */
 	uint64_t udp;
 	uint64_t icmp;
 	uint64_t other;
-	uint64_t memuse;    /* bytes held by the table (fixed at creation) */
+	uint64_t memuse; /* bytes held by the table (fixed at creation) */
 };
 
 struct flow_table;

@@ -14,7 +14,7 @@
 
 /* EVE flow.state */
 enum flow_record_state {
-	FLOW_RECORD_STATE_NEW,         /* packets seen one way only */
+	FLOW_RECORD_STATE_NEW,	       /* packets seen one way only */
 	FLOW_RECORD_STATE_ESTABLISHED, /* packets seen both ways */
 	FLOW_RECORD_STATE_CLOSED,      /* TCP closed by FIN handshake or RST */
 };
@@ -45,31 +45,31 @@ enum flow_record_tcp_state {
 #define FLOW_RECORD_F_ICMP_RESP 0x01 /* resp_icmp_type/code are valid */
 
 struct flow_record {
-	uint64_t flow_id;        /* EVE flow_id, < 2^51 */
-	uint64_t start_us;       /* first packet, microseconds since the epoch */
-	uint64_t end_us;         /* last packet */
+	uint64_t flow_id;  /* EVE flow_id, < 2^51 */
+	uint64_t start_us; /* first packet, microseconds since the epoch */
+	uint64_t end_us;   /* last packet */
 	uint64_t pkts_toserver;
 	uint64_t pkts_toclient;
 	uint64_t bytes_toserver; /* whole captured frames, as Suricata counts */
 	uint64_t bytes_toclient;
-	uint8_t src_ip[16];      /* client; IPv4 in the first 4 bytes */
+	uint8_t src_ip[16]; /* client; IPv4 in the first 4 bytes */
 	uint8_t dst_ip[16];
-	uint16_t src_port;       /* host order; 0 for port-less protocols */
+	uint16_t src_port; /* host order; 0 for port-less protocols */
 	uint16_t dst_port;
-	uint16_t vlan[2];        /* 0 when absent */
-	uint16_t lcore;          /* capture lcore that assembled it (darter.lcore) */
-	uint8_t ip_version;      /* 4 or 6 */
-	uint8_t proto;           /* IP protocol number */
-	uint8_t state;           /* enum flow_record_state */
-	uint8_t reason;          /* enum flow_record_reason */
-	uint8_t tcp_flags_ts;    /* OR of TCP flags client->server */
+	uint16_t vlan[2];     /* 0 when absent */
+	uint16_t lcore;	      /* capture lcore that assembled it (darter.lcore) */
+	uint8_t ip_version;   /* 4 or 6 */
+	uint8_t proto;	      /* IP protocol number */
+	uint8_t state;	      /* enum flow_record_state */
+	uint8_t reason;	      /* enum flow_record_reason */
+	uint8_t tcp_flags_ts; /* OR of TCP flags client->server */
 	uint8_t tcp_flags_tc;
-	uint8_t tcp_state;       /* enum flow_record_tcp_state */
-	uint8_t icmp_type;       /* ICMP: first packet's type/code */
+	uint8_t tcp_state; /* enum flow_record_tcp_state */
+	uint8_t icmp_type; /* ICMP: first packet's type/code */
 	uint8_t icmp_code;
-	uint8_t resp_icmp_type;  /* ICMP: first reply's type/code */
+	uint8_t resp_icmp_type; /* ICMP: first reply's type/code */
 	uint8_t resp_icmp_code;
-	uint8_t flags;           /* FLOW_RECORD_F_* */
+	uint8_t flags; /* FLOW_RECORD_F_* */
 };
 
 #endif

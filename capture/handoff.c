@@ -25,8 +25,8 @@
 #include <rte_mempool.h>
 #include <rte_ring.h>
 
-#define HANDOFF_BURST       32
-#define HANDOFF_POOL_CACHE  64
+#define HANDOFF_BURST	     32
+#define HANDOFF_POOL_CACHE   64
 #define HANDOFF_WORKER_SLACK 1024 /* records a worker may hold between dequeue and release */
 
 struct handoff_lane {
@@ -117,8 +117,9 @@ handoff_new(unsigned n_producers, unsigned n_workers, unsigned ring_size, int lo
 		goto fail;
 	}
 	pool_size = n_lanes * (ring_size + HANDOFF_BURST) + n_workers * HANDOFF_WORKER_SLACK;
-	h->pool = rte_mempool_create("records", pool_size, sizeof(struct flow_record),
-				     HANDOFF_POOL_CACHE, 0, NULL, NULL, NULL, NULL, SOCKET_ID_ANY, 0);
+	h->pool =
+		rte_mempool_create("records", pool_size, sizeof(struct flow_record),
+				   HANDOFF_POOL_CACHE, 0, NULL, NULL, NULL, NULL, SOCKET_ID_ANY, 0);
 	if (h->pool == NULL) {
 		errno = rte_errno;
 		goto fail;

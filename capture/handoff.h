@@ -24,11 +24,11 @@ typedef void (*handoff_wake_fn)(void *arg);
 
 /* Counters summed over every ring (read any time; approximate while running). */
 struct handoff_stats {
-	uint64_t enqueued;  /* records accepted by a ring */
-	uint64_t dequeued;  /* records taken by workers */
-	uint64_t ring_full; /* records dropped: ring full (lossy mode only) */
-	uint64_t pool_empty;/* records dropped: no free record (lossy mode only) */
-	uint64_t waits;     /* lossless mode: times capture yielded on a full ring or pool */
+	uint64_t enqueued;   /* records accepted by a ring */
+	uint64_t dequeued;   /* records taken by workers */
+	uint64_t ring_full;  /* records dropped: ring full (lossy mode only) */
+	uint64_t pool_empty; /* records dropped: no free record (lossy mode only) */
+	uint64_t waits;	     /* lossless mode: times capture yielded on a full ring or pool */
 };
 
 /*

@@ -16,8 +16,8 @@
 enum log_level log_level_current = LOG_LEVEL_NOTICE;
 
 static const char *const log_level_names[] = {
-	[LOG_LEVEL_ERROR] = "error",   [LOG_LEVEL_WARNING] = "warning", [LOG_LEVEL_NOTICE] = "notice",
-	[LOG_LEVEL_INFO] = "info",     [LOG_LEVEL_DEBUG] = "debug",
+	[LOG_LEVEL_ERROR] = "error", [LOG_LEVEL_WARNING] = "warning", [LOG_LEVEL_NOTICE] = "notice",
+	[LOG_LEVEL_INFO] = "info",   [LOG_LEVEL_DEBUG] = "debug",
 };
 
 void

@@ -22,7 +22,7 @@
 
 #include "log.h"
 
-#define PORT_MAX_ARGS 96
+#define PORT_MAX_ARGS	96
 #define PORT_MBUF_CACHE 256
 
 static struct {
@@ -68,7 +68,8 @@ port_build_argv(const struct port_eal_conf *c, struct port_argv *a)
 	int rc = port_argv_add(a, "darter");
 
 	for (unsigned i = 0; i < c->n_cpus && off < sizeof(tmp); i++)
-		off += (size_t)snprintf(tmp + off, sizeof(tmp) - off, "%s%u", i ? "," : "", c->cpus[i]);
+		off += (size_t)snprintf(tmp + off, sizeof(tmp) - off, "%s%u", i ? "," : "",
+					c->cpus[i]);
 	rc |= port_argv_add(a, "-l");
 	rc |= port_argv_add(a, tmp);
 	snprintf(tmp, sizeof(tmp), "%u", c->memory_mb);

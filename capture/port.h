@@ -15,22 +15,22 @@
 struct rte_mbuf;
 
 struct port_eal_conf {
-	uint32_t memory_mb;       /* -m */
-	int huge;                 /* 0: --no-huge --no-shconf */
-	const unsigned *cpus;     /* capture lcores; the first is the main lcore */
+	uint32_t memory_mb;   /* -m */
+	int huge;	      /* 0: --no-huge --no-shconf */
+	const unsigned *cpus; /* capture lcores; the first is the main lcore */
 	unsigned n_cpus;
 	const char *const *ports; /* device strings */
 	unsigned n_ports;
 	const char *const *extra; /* appended EAL arguments */
 	unsigned n_extra;
-	int verbose;              /* keep EAL's own log at info */
+	int verbose; /* keep EAL's own log at info */
 };
 
 /* Port counters as the NIC or vdev reports them. */
 struct port_stats {
 	uint64_t ipackets;
 	uint64_t ibytes;
-	uint64_t imissed;   /* dropped by the NIC: no descriptor */
+	uint64_t imissed; /* dropped by the NIC: no descriptor */
 	uint64_t ierrors;
 	uint64_t rx_nombuf; /* dropped: mbuf pool empty */
 };
@@ -53,8 +53,8 @@ unsigned port_count(void);
  * on, RX timestamps requested where the device offers them. Returns 0 or
  * -errno with err filled.
  */
-int port_start(uint16_t port_id, uint16_t n_rxq, uint16_t rx_desc, uint32_t n_mbufs,
-	       char *err, size_t errlen);
+int port_start(uint16_t port_id, uint16_t n_rxq, uint16_t rx_desc, uint32_t n_mbufs, char *err,
+	       size_t errlen);
 
 /* Stop and close every started port (idempotent). */
 void port_stop_all(void);

@@ -15,42 +15,42 @@
 
 #include "flow.h"
 
-#define CONFIG_MAX_LIST 16   /* entries in any list key */
-#define CONFIG_MAX_STR  256  /* bytes in any string value, with NUL */
+#define CONFIG_MAX_LIST 16  /* entries in any list key */
+#define CONFIG_MAX_STR	256 /* bytes in any string value, with NUL */
 
 struct config {
 	/* logging */
-	char log_level[CONFIG_MAX_STR];     /* logging.level: error..debug */
-	char log_dir[CONFIG_MAX_STR];       /* default-log-dir */
+	char log_level[CONFIG_MAX_STR]; /* logging.level: error..debug */
+	char log_dir[CONFIG_MAX_STR];	/* default-log-dir */
 
 	/* dpdk: EAL */
-	uint32_t eal_memory_mb;             /* dpdk.memory: -m, with --no-huge */
-	int eal_huge;                       /* dpdk.hugepages: no = --no-huge */
+	uint32_t eal_memory_mb;				/* dpdk.memory: -m, with --no-huge */
+	int eal_huge;					/* dpdk.hugepages: no = --no-huge */
 	char eal_args[CONFIG_MAX_LIST][CONFIG_MAX_STR]; /* dpdk.eal-args: extra args */
 	unsigned n_eal_args;
 
 	/* capture */
 	char ports[CONFIG_MAX_LIST][CONFIG_MAX_STR]; /* capture.ports: vdev args or PCI ids */
 	unsigned n_ports;
-	uint32_t capture_cpus[CONFIG_MAX_LIST];      /* capture.cpus: one capture lcore each */
+	uint32_t capture_cpus[CONFIG_MAX_LIST]; /* capture.cpus: one capture lcore each */
 	unsigned n_capture_cpus;
-	uint32_t burst;                     /* capture.burst: rx burst size */
-	uint32_t mbufs;                     /* capture.mbufs: mbuf pool size per port */
-	uint32_t rx_desc;                   /* capture.rx-descriptors */
-	uint32_t ring_size;                 /* capture.ring-size: records per ring */
+	uint32_t burst;	    /* capture.burst: rx burst size */
+	uint32_t mbufs;	    /* capture.mbufs: mbuf pool size per port */
+	uint32_t rx_desc;   /* capture.rx-descriptors */
+	uint32_t ring_size; /* capture.ring-size: records per ring */
 
 	/* flow table and timeouts (flow.*, flow-timeouts.*) */
 	struct flow_conf flow;
 
 	/* workers */
-	uint32_t n_workers;                 /* workers.count */
+	uint32_t n_workers;		       /* workers.count */
 	uint32_t worker_cpus[CONFIG_MAX_LIST]; /* workers.cpus: affinity, in order */
 	unsigned n_worker_cpus;
 
 	/* outputs */
-	int eve_enabled;                    /* outputs.eve.enabled */
-	char eve_filename[CONFIG_MAX_STR];  /* outputs.eve.filename, relative to log dir */
-	int stats_enabled;                  /* outputs.eve.stats: final stats event */
+	int eve_enabled;		   /* outputs.eve.enabled */
+	char eve_filename[CONFIG_MAX_STR]; /* outputs.eve.filename, relative to log dir */
+	int stats_enabled;		   /* outputs.eve.stats: final stats event */
 };
 
 /* Fill every key with its default. */

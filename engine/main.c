@@ -35,8 +35,8 @@ struct main_opts {
 	const char *eve_file;  /* -e */
 	const char *log_dir;   /* -l */
 	const char *conf_path; /* -c */
-	int test_conf;         /* -T */
-	int verbose;           /* -v */
+	int test_conf;	       /* -T */
+	int verbose;	       /* -v */
 	const char *sets[MAIN_MAX_SETS];
 	unsigned n_sets;
 };
@@ -54,7 +54,8 @@ main_usage(FILE *out)
 {
 	fprintf(out,
 		"usage: darter -r FILE.pcap -l LOGDIR [-c CONF]   replay a capture (offline)\n"
-		"       darter -c CONF                           capture live on the configured ports\n"
+		"       darter -c CONF                           capture live on the configured "
+		"ports\n"
 		"       darter -T -c CONF                        check a configuration and exit\n"
 		"options:\n"
 		"  -r FILE        read packets from a pcap/pcapng file through DPDK net_pcap\n"
@@ -81,20 +82,37 @@ main_parse(int argc, char **argv, struct main_opts *o)
 
 	while ((ch = getopt_long(argc, argv, "r:e:l:c:TvVh", longs, NULL)) != -1) {
 		switch (ch) {
-		case 'r': o->read_file = optarg; break;
-		case 'e': o->eve_file = optarg; break;
-		case 'l': o->log_dir = optarg; break;
-		case 'c': o->conf_path = optarg; break;
-		case 'T': o->test_conf = 1; break;
-		case 'v': o->verbose = 1; break;
-		case 'V': printf("darter %s\n", DARTER_VERSION); exit(0);
-		case 'h': main_usage(stdout); exit(0);
+		case 'r':
+			o->read_file = optarg;
+			break;
+		case 'e':
+			o->eve_file = optarg;
+			break;
+		case 'l':
+			o->log_dir = optarg;
+			break;
+		case 'c':
+			o->conf_path = optarg;
+			break;
+		case 'T':
+			o->test_conf = 1;
+			break;
+		case 'v':
+			o->verbose = 1;
+			break;
+		case 'V':
+			printf("darter %s\n", DARTER_VERSION);
+			exit(0);
+		case 'h':
+			main_usage(stdout);
+			exit(0);
 		case 's':
 			if (o->n_sets == MAIN_MAX_SETS)
 				return -E2BIG;
 			o->sets[o->n_sets++] = optarg;
 			break;
-		default: return -EINVAL;
+		default:
+			return -EINVAL;
 		}
 	}
 	if (optind < argc) {
@@ -157,7 +175,8 @@ main_capture_conf(const struct config *c, const struct main_opts *o, struct capt
 	cc->link = DECODE_LINK_ETHERNET;
 	if (o->read_file != NULL) {
 		if (strchr(o->read_file, ',') != NULL) {
-			fprintf(stderr, "darter: %s: a ',' in the path cannot be passed to net_pcap\n",
+			fprintf(stderr,
+				"darter: %s: a ',' in the path cannot be passed to net_pcap\n",
 				o->read_file);
 			return -EINVAL;
 		}
@@ -208,7 +227,8 @@ main_start_workers(const struct config *c, struct handoff *h, const char *eve_pa
 		};
 		main_state.workers[i] = worker_new(&wc, h);
 		if (main_state.workers[i] == NULL) {
-			fprintf(stderr, "darter: worker %u: %s: %s\n", i, eve_path, strerror(errno));
+			fprintf(stderr, "darter: worker %u: %s: %s\n", i, eve_path,
+				strerror(errno));
 			return -errno;
 		}
 		main_state.n_workers = i + 1;
@@ -387,7 +407,8 @@ main(int argc, char **argv)
 	if (main_config(&o, &c) < 0)
 		return 1;
 	if (o.test_conf) {
-		printf("darter: configuration %s is valid\n", o.conf_path ? o.conf_path : "(defaults)");
+		printf("darter: configuration %s is valid\n",
+		       o.conf_path ? o.conf_path : "(defaults)");
 		return 0;
 	}
 	if (log_level_parse(c.log_level, &level) == 0)

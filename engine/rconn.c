@@ -118,7 +118,7 @@ struct rconn_script {
 
 struct rconn {
 	uv_loop_t *loop;
-	redisAsyncContext *ac;	       /* current connection; NULL when there is none */
+	redisAsyncContext *ac;	/* current connection; NULL when there is none */
 	enum rconn_state state; /* DOWN, CONNECTING or UP; closing is separate */
 	bool closing;
 	bool logged;		 /* a failure was logged: log the next connect */
@@ -1037,8 +1037,8 @@ rconn_close(struct rconn *c, rconn_close_fn close_cb, void *arg)
 /* ------------------------------------------------------------------ */
 
 int
-rconn_command(struct rconn *c, rconn_reply_fn cb, void *arg, int argc,
-		     const char *const *argv, const size_t *argvlen)
+rconn_command(struct rconn *c, rconn_reply_fn cb, void *arg, int argc, const char *const *argv,
+	      const size_t *argvlen)
 {
 	struct rconn_cmd *cmd;
 	int rc;
@@ -1061,8 +1061,8 @@ rconn_command(struct rconn *c, rconn_reply_fn cb, void *arg, int argc,
 }
 
 int
-rconn_evalsha(struct rconn *c, struct rconn_script *s, rconn_reply_fn cb, void *arg,
-		     int numkeys, int argc, const char *const *argv, const size_t *argvlen)
+rconn_evalsha(struct rconn *c, struct rconn_script *s, rconn_reply_fn cb, void *arg, int numkeys,
+	      int argc, const char *const *argv, const size_t *argvlen)
 {
 	char nk[24];
 	const char *head[3] = {"EVALSHA", NULL, nk};

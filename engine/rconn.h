@@ -39,10 +39,10 @@ struct rconn_conf {
 };
 
 enum rconn_state {
-	RCONN_DOWN,	 /* no connection: waiting for the next attempt */
+	RCONN_DOWN,	  /* no connection: waiting for the next attempt */
 	RCONN_CONNECTING, /* connect(2) in progress; commands are accepted */
-	RCONN_UP,	 /* connected */
-	RCONN_CLOSING,	 /* rconn_close() was called */
+	RCONN_UP,	  /* connected */
+	RCONN_CLOSING,	  /* rconn_close() was called */
 };
 
 /*
@@ -139,8 +139,8 @@ struct rconn *rconn_new(uv_loop_t *loop, const struct rconn_conf *conf);
  *              replies do not pair with commands; -ENOMEM
  * Loop thread, callbacks included.
  */
-int rconn_command(struct rconn *c, rconn_reply_fn cb, void *arg, int argc,
-			 const char *const *argv, const size_t *argvlen);
+int rconn_command(struct rconn *c, rconn_reply_fn cb, void *arg, int argc, const char *const *argv,
+		  const size_t *argvlen);
 
 /*
  * Register a Lua script body (len bytes) with c and return its handle,
@@ -162,9 +162,8 @@ const char *rconn_script_sha(const struct rconn_script *s);
  * Returns as rconn_command(); -EINVAL also when s is not c's or
  * numkeys is outside 0..argc.
  */
-int rconn_evalsha(struct rconn *c, struct rconn_script *s, rconn_reply_fn cb,
-			 void *arg, int numkeys, int argc, const char *const *argv,
-			 const size_t *argvlen);
+int rconn_evalsha(struct rconn *c, struct rconn_script *s, rconn_reply_fn cb, void *arg,
+		  int numkeys, int argc, const char *const *argv, const size_t *argvlen);
 
 /* Copy c's counters and state into *st. Loop thread. */
 void rconn_stats(const struct rconn *c, struct rconn_stats *st);

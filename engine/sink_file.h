@@ -13,7 +13,7 @@
 #include <stdint.h>
 
 struct sink_file_stats {
-	uint64_t lines;        /* lines written */
+	uint64_t lines; /* lines written */
 	uint64_t bytes;
 	uint64_t dropped;      /* lines lost to write errors */
 	uint64_t write_errors; /* failed write(2) calls */

@@ -26,10 +26,10 @@
 #include "log.h"
 #include "sink_file.h"
 
-#define WORKER_BATCH       256
+#define WORKER_BATCH	    256
 #define WORKER_TURN_BATCHES 16
-#define WORKER_FLUSH_MS    1000
-#define WORKER_LINE_MAX    4096
+#define WORKER_FLUSH_MS	    1000
+#define WORKER_LINE_MAX	    4096
 
 struct worker {
 	struct worker_conf conf;

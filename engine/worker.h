@@ -14,16 +14,16 @@
 #include "handoff.h"
 
 struct worker_conf {
-	unsigned id;          /* index in the handoff */
-	int cpu;              /* pin to this CPU; -1 leaves affinity alone */
+	unsigned id;	      /* index in the handoff */
+	int cpu;	      /* pin to this CPU; -1 leaves affinity alone */
 	const char *eve_path; /* NULL: records are consumed and counted only */
 };
 
 struct worker_stats {
-	uint64_t records;      /* records dequeued */
-	uint64_t lines;        /* EVE lines written */
-	uint64_t format_errors;/* records that could not be formatted */
-	uint64_t dropped;      /* lines lost to sink write errors */
+	uint64_t records;	/* records dequeued */
+	uint64_t lines;		/* EVE lines written */
+	uint64_t format_errors; /* records that could not be formatted */
+	uint64_t dropped;	/* lines lost to sink write errors */
 	uint64_t write_errors;
 };
 

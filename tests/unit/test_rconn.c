@@ -403,8 +403,8 @@ static void
 pipe_fill(struct rconn *c)
 {
 	while (T.sent < PIPE_N) {
-		int rc = rconn_command(c, pipe_cb, (void *)(intptr_t)(T.sent + 1), 2,
-					      incr_argv, NULL);
+		int rc = rconn_command(c, pipe_cb, (void *)(intptr_t)(T.sent + 1), 2, incr_argv,
+				       NULL);
 
 		if (rc == -EAGAIN)
 			return;
@@ -637,8 +637,7 @@ test_evalsha(void **state)
 		assert_non_null(sc_len[i]);
 	}
 	assert_null(rconn_script(T.c, "", 0));
-	assert_int_equal(rconn_evalsha(T.c, sc_incr, rec_cb, NULL, 2, 1, incr_argv, NULL),
-			 -EINVAL);
+	assert_int_equal(rconn_evalsha(T.c, sc_incr, rec_cb, NULL, 2, 1, incr_argv, NULL), -EINVAL);
 	eval_stage1(T.c);
 	run_and_close_loop();
 	assert_int_equal(T.st.server_errors, 2);
@@ -965,8 +964,7 @@ test_timeout(void **state)
 #define CLOSE_N 50
 
 static void
-close_cb_closed(struct rconn *c, enum rconn_result res, const struct rconn_reply *r,
-		void *arg)
+close_cb_closed(struct rconn *c, enum rconn_result res, const struct rconn_reply *r, void *arg)
 {
 	const char *ping[] = {"PING"};
 
@@ -992,8 +990,7 @@ close_stop_server(struct rconn *c)
 	assert_rec(&T.rec[0], RCONN_RESULT_OK, RCONN_TYPE_STATUS);
 	server_signal(SIGSTOP);
 	for (int i = 0; i < CLOSE_N; i++)
-		assert_int_equal(rconn_command(c, close_cb_closed, NULL, 2, incr_argv, NULL),
-				 0);
+		assert_int_equal(rconn_command(c, close_cb_closed, NULL, 2, incr_argv, NULL), 0);
 	assert_int_equal(uv_timer_start(&T.tick, close_later, 50, 0), 0);
 }
 
@@ -1026,11 +1023,9 @@ test_close_at_once(void **state)
 	T.c = rconn_new(&T.loop, &conf);
 	assert_non_null(T.c);
 	for (int i = 0; i < 10; i++)
-		assert_int_equal(
-			rconn_command(T.c, close_cb_closed, NULL, 2, incr_argv, NULL), 0);
+		assert_int_equal(rconn_command(T.c, close_cb_closed, NULL, 2, incr_argv, NULL), 0);
 	finish(T.c);
-	assert_int_equal(rconn_command(T.c, close_cb_closed, NULL, 2, incr_argv, NULL),
-			 -ESHUTDOWN);
+	assert_int_equal(rconn_command(T.c, close_cb_closed, NULL, 2, incr_argv, NULL), -ESHUTDOWN);
 	run_and_close_loop();
 	assert_int_equal(T.calls, 10);
 	assert_int_equal(T.calls_at_close, 10);
