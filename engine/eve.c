@@ -1,337 +1,639 @@
 /*
- * eve.c: EVE JSON lines, written straight into the caller's buffer.
+ * eve.c: EVE JSON lines for flow records and stats events.
  *
- * A tiny bounded writer (struct eve_buf) appends literals, integers and
- * strings; if anything does not fit, the whole line is abandoned (0 is
- * returned) rather than cut. Integers are formatted by hand (no floats
- * anywhere, 64-bit values exact); the seconds part of timestamps is cached
- * per thread since consecutive records usually share a second.
+ * What: one flow_record becomes one Suricata 7 "flow" event line, with
+ * Suricata's key names, key order and value types; darter's own fields go
+ * under "darter". Stats counters with dotted names become nested objects.
+ *
+ * How: a line is written straight into the caller's buffer by a bounded
+ * writer (struct eve_out). Every append checks the room left; the first
+ * one that does not fit marks the line lost, later appends do nothing, and
+ * the call returns 0: a short buffer never overruns. Nothing on the record
+ * path calls snprintf or strftime: integers use a two-digits-per-step
+ * uint64 writer, IPv4 a dotted-quad writer (the same text as inet_ntop),
+ * and times a per-thread cache of the formatted day, so gmtime_r runs only
+ * when the UTC day changes (hours, minutes and seconds are arithmetic).
+ *
+ * Suricata 7 behaviour followed (src/output-json-flow.c, src/util-print.c,
+ * src/util-proto-name.c, EveTcpFlags in src/output-json.c):
+ * - order: timestamp, flow_id, event_type, vlan, src_ip, src_port, dest_ip,
+ *   dest_port, proto, icmp_*, flow{}, tcp{}; "vlan" is an array.
+ * - IPv6 addresses in full, uncompressed, lowercase hex
+ *   ("2001:0db8:0000:0000:0000:0000:0000:0001"): PrintInet does not use
+ *   inet_ntop for IPv6.
+ * - proto: the IANA keyword of known_proto[] (numbers 0..143), else the
+ *   number as decimal text ("253").
+ * - ports for TCP, UDP and SCTP only; ICMP and ICMPv6 get icmp_type and
+ *   icmp_code, and the response_* pair once the other side answered.
+ * - age = end seconds - start seconds; tcp_flags is the OR of both sides,
+ *   followed by one "true" per flag set, in Suricata's order.
+ * Differences, on purpose: "timestamp" is the record's end_us (last
+ * packet). Suricata writes its clock at logging time (packet time when
+ * reading a pcap); the last packet is what a record has, and it makes
+ * replays byte-for-byte repeatable. Times are UTC ("+0000") where Suricata
+ * uses the local zone. VLAN ID 0 reads as "no VLAN" (the record's
+ * convention). A flow state or reason outside its enum prints "unknown"
+ * (Suricata's fallback for a reason), an unknown tcp.state is left out
+ * (as Suricata does); the schema rejects both, so e2e runs catch them.
+ *
+ * Not done here: I/O, allocation, app_proto and community_id (not in the
+ * record yet), string escaping of record fields (none can need it).
  */
-#include "eve.h"
-
-#include <arpa/inet.h>
-#include <stdio.h>
+#include <assert.h>
+#include <netinet/in.h>
+#include <stdint.h>
 #include <string.h>
 #include <time.h>
 
-struct eve_buf {
-	char *p;
-	size_t cap;
-	size_t len;
-	int overflow;
-	int fresh; /* just opened an object: the next key takes no comma */
+#include "eve.h"
+
+#define EVE_UNLIKELY(x) __builtin_expect(!!(x), 0)
+
+/* Put a string literal; its length is known at compile time. */
+#define EVE_LIT(o, s) eve_put((o), (s), sizeof(s) - 1)
+
+/* 9999-12-31T23:59:59.999999: later times are clamped to it (32-byte text). */
+#define EVE_TIME_MAX_US 253402300799999999ull
+
+_Static_assert(sizeof(time_t) >= 8, "times past 2038 need a 64-bit time_t");
+
+/* ------------------------------------------------------------------ */
+/* Bounded writer                                                      */
+/* ------------------------------------------------------------------ */
+
+struct eve_out {
+	char *p;   /* next byte */
+	char *end; /* one past the last usable byte */
+	int lost;  /* an append did not fit: the whole line is lost */
 };
 
 static void
-eb_put(struct eve_buf *b, const char *s, size_t n)
+eve_out_init(struct eve_out *o, char *buf, size_t cap)
 {
-	if (b->overflow || n > b->cap - b->len) {
-		b->overflow = 1;
+	o->p = buf;
+	o->end = buf + cap;
+	o->lost = 0;
+}
+
+static inline void
+eve_put(struct eve_out *o, const char *s, size_t n)
+{
+	if (EVE_UNLIKELY((size_t)(o->end - o->p) < n)) {
+		o->lost = 1;
+		o->end = o->p; /* every later append fails as well */
 		return;
 	}
-	memcpy(b->p + b->len, s, n);
-	b->len += n;
+	memcpy(o->p, s, n);
+	o->p += n;
 }
 
-#define EB_LIT(b, s) eb_put((b), (s), sizeof(s) - 1)
+/* Bytes written since buf, or 0 when the line did not fit. */
+static size_t
+eve_out_done(const struct eve_out *o, const char *buf)
+{
+	return o->lost ? 0 : (size_t)(o->p - buf);
+}
+
+/* ------------------------------------------------------------------ */
+/* Numbers, addresses, times                                           */
+/* ------------------------------------------------------------------ */
+
+#define EVE_D10(t) t "0" t "1" t "2" t "3" t "4" t "5" t "6" t "7" t "8" t "9"
+/* "00" "01" ... "99": two decimal digits per lookup */
+static const char eve_digits2[] = EVE_D10("0") EVE_D10("1") EVE_D10("2") EVE_D10("3") EVE_D10("4")
+	EVE_D10("5") EVE_D10("6") EVE_D10("7") EVE_D10("8") EVE_D10("9");
+static const char eve_hex[] = "0123456789abcdef";
+
+/* Two digits of v (< 100) at q. */
+static inline void
+eve_2d(char *q, unsigned v)
+{
+	memcpy(q, eve_digits2 + 2 * v, 2);
+}
+
+static inline void
+eve_u64(struct eve_out *o, uint64_t v)
+{
+	char tmp[20]; /* UINT64_MAX has 20 digits */
+	char *q = tmp + sizeof(tmp);
+
+	while (v >= 100) {
+		unsigned r = (unsigned)(v % 100);
+
+		v /= 100;
+		q -= 2;
+		eve_2d(q, r);
+	}
+	if (v >= 10) {
+		q -= 2;
+		eve_2d(q, (unsigned)v);
+	} else {
+		*--q = (char)('0' + v);
+	}
+	eve_put(o, q, (size_t)(tmp + sizeof(tmp) - q));
+}
+
+/* Dotted quad, no leading zeros (inet_ntop's text); returns the end. */
+static char *
+eve_ipv4_text(char *q, const uint8_t a[4])
+{
+	for (int i = 0; i < 4; i++) {
+		unsigned v = a[i];
+
+		if (v >= 100) {
+			*q++ = (char)('0' + v / 100);
+			eve_2d(q, v % 100);
+			q += 2;
+		} else if (v >= 10) {
+			eve_2d(q, v);
+			q += 2;
+		} else {
+			*q++ = (char)('0' + v);
+		}
+		*q++ = '.';
+	}
+	return q - 1;
+}
+
+/* Suricata's PrintInet for IPv6: eight "%04x" groups, nothing compressed. */
+static char *
+eve_ipv6_text(char *q, const uint8_t a[16])
+{
+	for (int i = 0; i < 16; i++) {
+		*q++ = eve_hex[a[i] >> 4];
+		*q++ = eve_hex[a[i] & 15];
+		if (i & 1)
+			*q++ = ':';
+	}
+	return q - 1;
+}
+
+/* ip_version 6 is IPv6; anything else is read as IPv4. */
+static void
+eve_ip(struct eve_out *o, uint8_t ip_version, const uint8_t addr[16])
+{
+	char tmp[40];
+	char *q = ip_version == 6 ? eve_ipv6_text(tmp, addr) : eve_ipv4_text(tmp, addr);
+
+	eve_put(o, tmp, (size_t)(q - tmp));
+}
+
+/* The last UTC day formatted by this thread. */
+struct eve_day {
+	int64_t day;   /* days since the epoch, -1: none yet */
+	char date[11]; /* "YYYY-MM-DDT" */
+};
+
+static __thread struct eve_day eve_day_cache = {.day = -1};
 
 static void
-eb_str(struct eve_buf *b, const char *s)
+eve_date_text(char out[11], uint64_t sec)
 {
-	eb_put(b, s, strlen(s));
+	time_t t = (time_t)sec;
+	struct tm tm;
+	struct tm *ok = gmtime_r(&t, &tm);
+	unsigned year;
+
+	assert(ok != NULL); /* cannot fail below year 10000 with a 64-bit time_t */
+	(void)ok;
+	year = (unsigned)tm.tm_year + 1900;
+	eve_2d(out, year / 100);
+	eve_2d(out + 2, year % 100);
+	out[4] = '-';
+	eve_2d(out + 5, (unsigned)tm.tm_mon + 1);
+	out[7] = '-';
+	eve_2d(out + 8, (unsigned)tm.tm_mday);
+	out[10] = 'T';
 }
-
-static void
-eb_u64(struct eve_buf *b, uint64_t v)
-{
-	char tmp[20];
-	int i = 20;
-
-	do {
-		tmp[--i] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
-	eb_put(b, tmp + i, (size_t)(20 - i));
-}
-
-/* ",\"key\":" */
-static void
-eb_key(struct eve_buf *b, const char *key)
-{
-	if (b->fresh)
-		EB_LIT(b, "\"");
-	else
-		EB_LIT(b, ",\"");
-	b->fresh = 0;
-	eb_str(b, key);
-	EB_LIT(b, "\":");
-}
-
-static void
-eb_key_u64(struct eve_buf *b, const char *key, uint64_t v)
-{
-	eb_key(b, key);
-	eb_u64(b, v);
-}
-
-static void
-eb_key_qstr(struct eve_buf *b, const char *key, const char *s)
-{
-	eb_key(b, key);
-	EB_LIT(b, "\"");
-	eb_str(b, s);
-	EB_LIT(b, "\"");
-}
-
-/* ---------------------------------------------------------------- time */
 
 void
 eve_format_time(char out[32], uint64_t ts_us)
 {
-	static __thread time_t cached_sec = -1;
-	static __thread char cached[24];
-	time_t sec = (time_t)(ts_us / 1000000u);
-	uint32_t us = (uint32_t)(ts_us % 1000000u);
+	uint64_t sec, us;
+	unsigned in_day;
 
-	if (sec != cached_sec) {
-		struct tm tm;
-
-		gmtime_r(&sec, &tm);
-		strftime(cached, sizeof(cached), "%Y-%m-%dT%H:%M:%S", &tm);
-		cached_sec = sec;
+	if (ts_us > EVE_TIME_MAX_US)
+		ts_us = EVE_TIME_MAX_US;
+	sec = ts_us / 1000000u;
+	us = ts_us % 1000000u;
+	if ((int64_t)(sec / 86400u) != eve_day_cache.day) {
+		eve_date_text(eve_day_cache.date, sec);
+		eve_day_cache.day = (int64_t)(sec / 86400u);
 	}
-	memcpy(out, cached, 19); /* YYYY-MM-DDTHH:MM:SS (years 1000-9999) */
+	in_day = (unsigned)(sec % 86400u);
+	memcpy(out, eve_day_cache.date, 11);
+	eve_2d(out + 11, in_day / 3600);
+	out[13] = ':';
+	eve_2d(out + 14, in_day / 60 % 60);
+	out[16] = ':';
+	eve_2d(out + 17, in_day % 60);
 	out[19] = '.';
-	for (int i = 25; i > 19; i--, us /= 10)
-		out[i] = (char)('0' + us % 10);
-	memcpy(out + 26, "+0000", 6);
+	eve_2d(out + 20, (unsigned)(us / 10000));
+	eve_2d(out + 22, (unsigned)(us / 100 % 100));
+	eve_2d(out + 24, (unsigned)(us % 100));
+	memcpy(out + 26, "+0000", 6); /* with its NUL: 32 bytes */
 }
 
 static void
-eb_key_time(struct eve_buf *b, const char *key, uint64_t ts_us)
+eve_time(struct eve_out *o, uint64_t ts_us)
 {
 	char t[32];
 
 	eve_format_time(t, ts_us);
-	eb_key_qstr(b, key, t);
+	eve_put(o, t, 31);
 }
 
-/* ---------------------------------------------------------------- flow */
+/* ------------------------------------------------------------------ */
+/* Names                                                               */
+/* ------------------------------------------------------------------ */
 
-static const char *
-eve_proto_name(uint8_t proto, char num[4])
-{
-	switch (proto) {
-	case 1:
-		return "ICMP";
-	case 2:
-		return "IGMP";
-	case 6:
-		return "TCP";
-	case 17:
-		return "UDP";
-	case 41:
-		return "IPv6";
-	case 47:
-		return "GRE";
-	case 50:
-		return "ESP";
-	case 51:
-		return "AH";
-	case 58:
-		return "IPv6-ICMP";
-	case 132:
-		return "SCTP";
-	default:
-		snprintf(num, 4, "%u", proto);
-		return num;
-	}
-}
-
-static const char *const eve_state_names[] = {"new", "established", "closed"};
-static const char *const eve_reason_names[] = {"timeout", "forced", "shutdown"};
-static const char *const eve_tcp_state_names[] = {
-	"none",	     "syn_sent", "syn_recv",   "established", "fin_wait1", "fin_wait2",
-	"time_wait", "last_ack", "close_wait", "closing",     "closed",
+struct eve_name {
+	const char *s; /* NULL: no name, print the number */
+	uint8_t len;
 };
 
-static void
-eb_key_ip(struct eve_buf *b, const char *key, const struct flow_record *r, const uint8_t *ip)
-{
-	char text[INET6_ADDRSTRLEN];
+#define EVE_N(num, name) [num] = {name, sizeof(name) - 1}
 
-	inet_ntop(r->ip_version == 4 ? AF_INET : AF_INET6, ip, text, sizeof(text));
-	eb_key_qstr(b, key, text);
+/* Suricata's known_proto[] (IANA keywords); 144..255 have no name. */
+static const struct eve_name eve_proto_names[256] = {
+	EVE_N(0, "HOPOPT"),	 EVE_N(1, "ICMP"),	   EVE_N(2, "IGMP"),
+	EVE_N(3, "GGP"),	 EVE_N(4, "IP-in-IP"),	   EVE_N(5, "ST"),
+	EVE_N(6, "TCP"),	 EVE_N(7, "CBT"),	   EVE_N(8, "EGP"),
+	EVE_N(9, "IGP"),	 EVE_N(10, "BBN-RCC-MON"), EVE_N(11, "NVP-II"),
+	EVE_N(12, "PUP"),	 EVE_N(13, "ARGUS"),	   EVE_N(14, "EMCON"),
+	EVE_N(15, "XNET"),	 EVE_N(16, "CHAOS"),	   EVE_N(17, "UDP"),
+	EVE_N(18, "MUX"),	 EVE_N(19, "DCN-MEAS"),	   EVE_N(20, "HMP"),
+	EVE_N(21, "PRM"),	 EVE_N(22, "XNS-IDP"),	   EVE_N(23, "TRUNK-1"),
+	EVE_N(24, "TRUNK-2"),	 EVE_N(25, "LEAF-1"),	   EVE_N(26, "LEAF-2"),
+	EVE_N(27, "RDP"),	 EVE_N(28, "IRTP"),	   EVE_N(29, "ISO-TP4"),
+	EVE_N(30, "NETBLT"),	 EVE_N(31, "MFE-NSP"),	   EVE_N(32, "MERIT-INP"),
+	EVE_N(33, "DCCP"),	 EVE_N(34, "3PC"),	   EVE_N(35, "IDPR"),
+	EVE_N(36, "XTP"),	 EVE_N(37, "DDP"),	   EVE_N(38, "IDPR-CMTP"),
+	EVE_N(39, "TP++"),	 EVE_N(40, "IL"),	   EVE_N(41, "IPv6"),
+	EVE_N(42, "SDRP"),	 EVE_N(43, "IPv6-Route"),  EVE_N(44, "IPv6-Frag"),
+	EVE_N(45, "IDRP"),	 EVE_N(46, "RSVP"),	   EVE_N(47, "GRE"),
+	EVE_N(48, "DSR"),	 EVE_N(49, "BNA"),	   EVE_N(50, "ESP"),
+	EVE_N(51, "AH"),	 EVE_N(52, "I-NLSP"),	   EVE_N(53, "SwIPe"),
+	EVE_N(54, "NARP"),	 EVE_N(55, "MOBILE"),	   EVE_N(56, "TLSP"),
+	EVE_N(57, "SKIP"),	 EVE_N(58, "IPv6-ICMP"),   EVE_N(59, "IPv6-NoNxt"),
+	EVE_N(60, "IPv6-Opts"),	 EVE_N(61, "Any"),	   EVE_N(62, "CFTP"),
+	EVE_N(63, "Any"),	 EVE_N(64, "SAT-EXPAK"),   EVE_N(65, "KRYPTOLAN"),
+	EVE_N(66, "RVD"),	 EVE_N(67, "IPPC"),	   EVE_N(68, "Any"),
+	EVE_N(69, "SAT-MON"),	 EVE_N(70, "VISA"),	   EVE_N(71, "IPCU"),
+	EVE_N(72, "CPNX"),	 EVE_N(73, "CPHB"),	   EVE_N(74, "WSN"),
+	EVE_N(75, "PVP"),	 EVE_N(76, "BR-SAT-MON"),  EVE_N(77, "SUN-ND"),
+	EVE_N(78, "WB-MON"),	 EVE_N(79, "WB-EXPAK"),	   EVE_N(80, "ISO-IP"),
+	EVE_N(81, "VMTP"),	 EVE_N(82, "SECURE-VMTP"), EVE_N(83, "VINES"),
+	EVE_N(84, "TTP"),	 EVE_N(85, "NSFNET-IGP"),  EVE_N(86, "DGP"),
+	EVE_N(87, "TCF"),	 EVE_N(88, "EIGRP"),	   EVE_N(89, "OSPF"),
+	EVE_N(90, "Sprite-RPC"), EVE_N(91, "LARP"),	   EVE_N(92, "MTP"),
+	EVE_N(93, "AX.25"),	 EVE_N(94, "OS"),	   EVE_N(95, "MICP"),
+	EVE_N(96, "SCC-SP"),	 EVE_N(97, "ETHERIP"),	   EVE_N(98, "ENCAP"),
+	EVE_N(99, "Any"),	 EVE_N(100, "GMTP"),	   EVE_N(101, "IFMP"),
+	EVE_N(102, "PNNI"),	 EVE_N(103, "PIM"),	   EVE_N(104, "ARIS"),
+	EVE_N(105, "SCPS"),	 EVE_N(106, "QNX"),	   EVE_N(107, "A/N"),
+	EVE_N(108, "IPComp"),	 EVE_N(109, "SNP"),	   EVE_N(110, "Compaq-Peer"),
+	EVE_N(111, "IPX-in-IP"), EVE_N(112, "VRRP"),	   EVE_N(113, "PGM"),
+	EVE_N(114, "Any"),	 EVE_N(115, "L2TP"),	   EVE_N(116, "DDX"),
+	EVE_N(117, "IATP"),	 EVE_N(118, "STP"),	   EVE_N(119, "SRP"),
+	EVE_N(120, "UTI"),	 EVE_N(121, "SMP"),	   EVE_N(122, "SM"),
+	EVE_N(123, "PTP"),	 EVE_N(124, "IS-IS"),	   EVE_N(125, "FIRE"),
+	EVE_N(126, "CRTP"),	 EVE_N(127, "CRUDP"),	   EVE_N(128, "SSCOPMCE"),
+	EVE_N(129, "IPLT"),	 EVE_N(130, "SPS"),	   EVE_N(131, "PIPE"),
+	EVE_N(132, "SCTP"),	 EVE_N(133, "FC"),	   EVE_N(134, "RSVP-E2E-IGNORE"),
+	EVE_N(135, "Mobility"),	 EVE_N(136, "UDPLite"),	   EVE_N(137, "MPLS-in-IP"),
+	EVE_N(138, "manet"),	 EVE_N(139, "HIP"),	   EVE_N(140, "Shim6"),
+	EVE_N(141, "WESP"),	 EVE_N(142, "ROHC"),	   EVE_N(143, "Ethernet"),
+};
+
+/* flow.state, by enum flow_record_state */
+static const struct eve_name eve_state_names[] = {
+	EVE_N(FLOW_RECORD_STATE_NEW, "new"),
+	EVE_N(FLOW_RECORD_STATE_ESTABLISHED, "established"),
+	EVE_N(FLOW_RECORD_STATE_CLOSED, "closed"),
+};
+
+/* flow.reason, by enum flow_record_reason */
+static const struct eve_name eve_reason_names[] = {
+	EVE_N(FLOW_RECORD_REASON_TIMEOUT, "timeout"),
+	EVE_N(FLOW_RECORD_REASON_FORCED, "forced"),
+	EVE_N(FLOW_RECORD_REASON_SHUTDOWN, "shutdown"),
+};
+
+/* tcp.state, by enum flow_record_tcp_state (Suricata's StreamTcpStateAsString) */
+static const struct eve_name eve_tcp_state_names[] = {
+	EVE_N(FLOW_RECORD_TCP_NONE, "none"),
+	EVE_N(FLOW_RECORD_TCP_SYN_SENT, "syn_sent"),
+	EVE_N(FLOW_RECORD_TCP_SYN_RECV, "syn_recv"),
+	EVE_N(FLOW_RECORD_TCP_ESTABLISHED, "established"),
+	EVE_N(FLOW_RECORD_TCP_FIN_WAIT1, "fin_wait1"),
+	EVE_N(FLOW_RECORD_TCP_FIN_WAIT2, "fin_wait2"),
+	EVE_N(FLOW_RECORD_TCP_TIME_WAIT, "time_wait"),
+	EVE_N(FLOW_RECORD_TCP_LAST_ACK, "last_ack"),
+	EVE_N(FLOW_RECORD_TCP_CLOSE_WAIT, "close_wait"),
+	EVE_N(FLOW_RECORD_TCP_CLOSING, "closing"),
+	EVE_N(FLOW_RECORD_TCP_CLOSED, "closed"),
+};
+
+/* One "true" per TCP flag set, in EveTcpFlags' order (not bit order). */
+static const struct {
+	uint8_t mask;
+	struct eve_name key;
+} eve_tcp_flag_keys[] = {
+	{0x02, {",\"syn\":true", 11}}, {0x01, {",\"fin\":true", 11}}, {0x04, {",\"rst\":true", 11}},
+	{0x08, {",\"psh\":true", 11}}, {0x10, {",\"ack\":true", 11}}, {0x20, {",\"urg\":true", 11}},
+	{0x40, {",\"ecn\":true", 11}}, {0x80, {",\"cwr\":true", 11}},
+};
+
+#define EVE_NELEM(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Name i of table t (n entries), or "unknown" past its end. */
+static void
+eve_enum(struct eve_out *o, const struct eve_name *t, size_t n, unsigned i)
+{
+	if (EVE_UNLIKELY(i >= n))
+		EVE_LIT(o, "unknown");
+	else
+		eve_put(o, t[i].s, t[i].len);
 }
 
 static void
-eve_flow_endpoints(struct eve_buf *b, const struct flow_record *r)
+eve_hex2(struct eve_out *o, uint8_t v)
 {
-	int ports = r->proto == 6 || r->proto == 17 || r->proto == 132;
-	char num[4];
+	char h[2] = {eve_hex[v >> 4], eve_hex[v & 15]};
 
-	eb_key_ip(b, "src_ip", r, r->src_ip);
-	if (ports)
-		eb_key_u64(b, "src_port", r->src_port);
-	eb_key_ip(b, "dest_ip", r, r->dst_ip);
-	if (ports)
-		eb_key_u64(b, "dest_port", r->dst_port);
-	eb_key_qstr(b, "proto", eve_proto_name(r->proto, num));
-	if (r->proto == 1 || r->proto == 58) {
-		eb_key_u64(b, "icmp_type", r->icmp_type);
-		eb_key_u64(b, "icmp_code", r->icmp_code);
-		if (r->flags & FLOW_RECORD_F_ICMP_RESP) {
-			eb_key_u64(b, "response_icmp_type", r->resp_icmp_type);
-			eb_key_u64(b, "response_icmp_code", r->resp_icmp_code);
-		}
+	eve_put(o, h, 2);
+}
+
+/* ------------------------------------------------------------------ */
+/* Flow event                                                          */
+/* ------------------------------------------------------------------ */
+
+static int
+eve_has_ports(uint8_t proto)
+{
+	return proto == IPPROTO_TCP || proto == IPPROTO_UDP || proto == IPPROTO_SCTP;
+}
+
+/* {"timestamp":..,"flow_id":..,"event_type":"flow"[,"vlan":[..]]; end: end_us as text */
+static void
+eve_flow_head(struct eve_out *o, const struct flow_record *r, const char *end)
+{
+	EVE_LIT(o, "{\"timestamp\":\"");
+	eve_put(o, end, 31);
+	EVE_LIT(o, "\",\"flow_id\":");
+	eve_u64(o, r->flow_id);
+	EVE_LIT(o, ",\"event_type\":\"flow\"");
+	if (r->vlan[0] == 0)
+		return;
+	EVE_LIT(o, ",\"vlan\":[");
+	eve_u64(o, r->vlan[0]);
+	if (r->vlan[1] != 0) {
+		EVE_LIT(o, ",");
+		eve_u64(o, r->vlan[1]);
 	}
+	EVE_LIT(o, "]");
 }
 
 static void
-eve_flow_counters(struct eve_buf *b, const struct flow_record *r)
+eve_flow_proto(struct eve_out *o, uint8_t proto)
 {
-	EB_LIT(b, ",\"flow\":{\"pkts_toserver\":");
-	eb_u64(b, r->pkts_toserver);
-	eb_key_u64(b, "pkts_toclient", r->pkts_toclient);
-	eb_key_u64(b, "bytes_toserver", r->bytes_toserver);
-	eb_key_u64(b, "bytes_toclient", r->bytes_toclient);
-	eb_key_time(b, "start", r->start_us);
-	eb_key_time(b, "end", r->end_us);
-	eb_key_u64(b, "age", r->end_us / 1000000u - r->start_us / 1000000u);
-	eb_key_qstr(b, "state", eve_state_names[r->state % 3]);
-	eb_key_qstr(b, "reason", eve_reason_names[r->reason % 3]);
-	EB_LIT(b, ",\"alerted\":false}");
+	const struct eve_name *n = &eve_proto_names[proto];
+
+	EVE_LIT(o, ",\"proto\":\"");
+	if (n->s != NULL)
+		eve_put(o, n->s, n->len);
+	else
+		eve_u64(o, proto);
+	EVE_LIT(o, "\"");
 }
 
 static void
-eb_key_hex8(struct eve_buf *b, const char *key, uint8_t v)
+eve_flow_icmp(struct eve_out *o, const struct flow_record *r)
 {
-	static const char hex[] = "0123456789abcdef";
-	char s[4] = {'"', hex[v >> 4], hex[v & 15], '"'};
-
-	eb_key(b, key);
-	eb_put(b, s, 4);
+	EVE_LIT(o, ",\"icmp_type\":");
+	eve_u64(o, r->icmp_type);
+	EVE_LIT(o, ",\"icmp_code\":");
+	eve_u64(o, r->icmp_code);
+	if (!(r->flags & FLOW_RECORD_F_ICMP_RESP))
+		return;
+	EVE_LIT(o, ",\"response_icmp_type\":");
+	eve_u64(o, r->resp_icmp_type);
+	EVE_LIT(o, ",\"response_icmp_code\":");
+	eve_u64(o, r->resp_icmp_code);
 }
 
+/* src_ip, src_port, dest_ip, dest_port, proto, icmp_* */
 static void
-eve_flow_tcp(struct eve_buf *b, const struct flow_record *r)
+eve_flow_tuple(struct eve_out *o, const struct flow_record *r)
 {
-	static const struct {
-		uint8_t bit;
-		const char *name;
-	} flags[] = {{0x02, "syn"}, {0x01, "fin"}, {0x04, "rst"}, {0x08, "psh"},
-		     {0x10, "ack"}, {0x20, "urg"}, {0x40, "ecn"}, {0x80, "cwr"}};
+	int ports = eve_has_ports(r->proto);
+
+	EVE_LIT(o, ",\"src_ip\":\"");
+	eve_ip(o, r->ip_version, r->src_ip);
+	EVE_LIT(o, "\"");
+	if (ports) {
+		EVE_LIT(o, ",\"src_port\":");
+		eve_u64(o, r->src_port);
+	}
+	EVE_LIT(o, ",\"dest_ip\":\"");
+	eve_ip(o, r->ip_version, r->dst_ip);
+	EVE_LIT(o, "\"");
+	if (ports) {
+		EVE_LIT(o, ",\"dest_port\":");
+		eve_u64(o, r->dst_port);
+	}
+	eve_flow_proto(o, r->proto);
+	if (r->proto == IPPROTO_ICMP || r->proto == IPPROTO_ICMPV6)
+		eve_flow_icmp(o, r);
+}
+
+/* "flow":{...}: counters, times, age, state, reason, alerted */
+static void
+eve_flow_object(struct eve_out *o, const struct flow_record *r, const char *end)
+{
+	uint64_t start_s = r->start_us / 1000000u, end_s = r->end_us / 1000000u;
+
+	EVE_LIT(o, ",\"flow\":{\"pkts_toserver\":");
+	eve_u64(o, r->pkts_toserver);
+	EVE_LIT(o, ",\"pkts_toclient\":");
+	eve_u64(o, r->pkts_toclient);
+	EVE_LIT(o, ",\"bytes_toserver\":");
+	eve_u64(o, r->bytes_toserver);
+	EVE_LIT(o, ",\"bytes_toclient\":");
+	eve_u64(o, r->bytes_toclient);
+	EVE_LIT(o, ",\"start\":\"");
+	eve_time(o, r->start_us);
+	EVE_LIT(o, "\",\"end\":\"");
+	eve_put(o, end, 31);
+	EVE_LIT(o, "\",\"age\":");
+	eve_u64(o, end_s > start_s ? end_s - start_s : 0);
+	EVE_LIT(o, ",\"state\":\"");
+	eve_enum(o, eve_state_names, EVE_NELEM(eve_state_names), r->state);
+	EVE_LIT(o, "\",\"reason\":\"");
+	eve_enum(o, eve_reason_names, EVE_NELEM(eve_reason_names), r->reason);
+	EVE_LIT(o, "\",\"alerted\":false}");
+}
+
+/* "tcp":{...}: flags as hex, one true per flag, session state */
+static void
+eve_flow_tcp(struct eve_out *o, const struct flow_record *r)
+{
 	uint8_t all = r->tcp_flags_ts | r->tcp_flags_tc;
 
-	EB_LIT(b, ",\"tcp\":{");
-	b->fresh = 1;
-	eb_key_hex8(b, "tcp_flags", all);
-	eb_key_hex8(b, "tcp_flags_ts", r->tcp_flags_ts);
-	eb_key_hex8(b, "tcp_flags_tc", r->tcp_flags_tc);
-	for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++) {
-		if (all & flags[i].bit) {
-			eb_key(b, flags[i].name);
-			EB_LIT(b, "true");
-		}
+	EVE_LIT(o, ",\"tcp\":{\"tcp_flags\":\"");
+	eve_hex2(o, all);
+	EVE_LIT(o, "\",\"tcp_flags_ts\":\"");
+	eve_hex2(o, r->tcp_flags_ts);
+	EVE_LIT(o, "\",\"tcp_flags_tc\":\"");
+	eve_hex2(o, r->tcp_flags_tc);
+	EVE_LIT(o, "\"");
+	for (size_t i = 0; i < EVE_NELEM(eve_tcp_flag_keys); i++)
+		if (all & eve_tcp_flag_keys[i].mask)
+			eve_put(o, eve_tcp_flag_keys[i].key.s, eve_tcp_flag_keys[i].key.len);
+	if (r->tcp_state < EVE_NELEM(eve_tcp_state_names)) {
+		const struct eve_name *n = &eve_tcp_state_names[r->tcp_state];
+
+		EVE_LIT(o, ",\"state\":\"");
+		eve_put(o, n->s, n->len);
+		EVE_LIT(o, "\"");
 	}
-	eb_key_qstr(b, "state", eve_tcp_state_names[r->tcp_state % 11]);
-	EB_LIT(b, "}");
+	EVE_LIT(o, "}");
 }
 
 size_t
 eve_format_flow(char *buf, size_t cap, const struct flow_record *r)
 {
-	struct eve_buf b = {buf, cap, 0, 0, 0};
-	char t[32];
+	struct eve_out o;
+	char end[32];
 
-	eve_format_time(t, r->end_us);
-	EB_LIT(&b, "{\"timestamp\":\"");
-	eb_str(&b, t);
-	EB_LIT(&b, "\"");
-	eb_key_u64(&b, "flow_id", r->flow_id);
-	EB_LIT(&b, ",\"event_type\":\"flow\"");
-	if (r->vlan[0]) {
-		EB_LIT(&b, ",\"vlan\":[");
-		eb_u64(&b, r->vlan[0]);
-		if (r->vlan[1]) {
-			EB_LIT(&b, ",");
-			eb_u64(&b, r->vlan[1]);
+	if (buf == NULL || cap == 0)
+		return 0;
+	eve_format_time(end, r->end_us);
+	eve_out_init(&o, buf, cap);
+	eve_flow_head(&o, r, end);
+	eve_flow_tuple(&o, r);
+	eve_flow_object(&o, r, end);
+	if (r->proto == IPPROTO_TCP)
+		eve_flow_tcp(&o, r);
+	EVE_LIT(&o, ",\"darter\":{\"lcore\":");
+	eve_u64(&o, r->lcore);
+	EVE_LIT(&o, "}}\n");
+	return eve_out_done(&o, buf);
+}
+
+/* ------------------------------------------------------------------ */
+/* Stats event                                                         */
+/* ------------------------------------------------------------------ */
+
+/* s[0..n) as JSON string content: '"', '\\' and controls escaped. */
+static void
+eve_escaped(struct eve_out *o, const char *s, size_t n)
+{
+	size_t run = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		char esc[6] = {'\\', 'u', '0', '0', eve_hex[c >> 4], eve_hex[c & 15]};
+
+		if (c >= 0x20 && c != '"' && c != '\\')
+			continue;
+		eve_put(o, s + run, i - run);
+		if (c < 0x20) {
+			eve_put(o, esc, 6);
+		} else {
+			esc[1] = (char)c;
+			eve_put(o, esc, 2);
 		}
-		EB_LIT(&b, "]");
+		run = i + 1;
 	}
-	eve_flow_endpoints(&b, r);
-	eve_flow_counters(&b, r);
-	if (r->proto == 6)
-		eve_flow_tcp(&b, r);
-	EB_LIT(&b, ",\"darter\":{\"lcore\":");
-	eb_u64(&b, r->lcore);
-	EB_LIT(&b, "}}\n");
-	return b.overflow ? 0 : b.len;
+	eve_put(o, s + run, n - run);
 }
 
-/* --------------------------------------------------------------- stats */
+static void
+eve_key(struct eve_out *o, const char *s, size_t n)
+{
+	EVE_LIT(o, "\"");
+	eve_escaped(o, s, n);
+	EVE_LIT(o, "\":");
+}
 
-/* Length of the common dotted prefix (whole components) of a and b. */
+/* Number of object names in a dotted name: its dots. */
 static size_t
-eve_common_prefix(const char *a, const char *b)
+eve_dirs(const char *name)
 {
-	size_t last = 0;
+	size_t n = 0;
 
-	for (size_t i = 0; a[i] && a[i] == b[i]; i++) {
-		if (a[i] == '.')
-			last = i + 1;
+	while ((name = strchr(name, '.')) != NULL) {
+		n++;
+		name++;
 	}
-	return last;
+	return n;
 }
 
-static int
-eve_depth(const char *s, size_t n)
+/* Number of leading object names ("x." segments) that a and b share. */
+static size_t
+eve_common_dirs(const char *a, const char *b)
 {
-	int d = 0;
+	size_t k = 0;
 
-	for (size_t i = 0; i < n; i++)
-		d += s[i] == '.';
-	return d;
+	for (;;) {
+		const char *da = strchr(a, '.'), *db = strchr(b, '.');
+
+		if (da == NULL || db == NULL || da - a != db - b || memcmp(a, b, (size_t)(da - a)))
+			return k;
+		k++;
+		a = da + 1;
+		b = db + 1;
+	}
+}
+
+/*
+ * One counter after prev (NULL: the first): close prev's objects that name
+ * does not share, open name's new ones, then write the leaf. "uptime"
+ * always precedes, so the first thing written takes a comma.
+ */
+static void
+eve_stats_counter(struct eve_out *o, const char *prev, const char *name, uint64_t v)
+{
+	size_t common = prev != NULL ? eve_common_dirs(prev, name) : 0;
+	const char *dot;
+
+	for (size_t i = prev != NULL ? eve_dirs(prev) : 0; i > common; i--)
+		EVE_LIT(o, "}");
+	EVE_LIT(o, ",");
+	for (size_t i = 0; i < common; i++)
+		name = strchr(name, '.') + 1;
+	while ((dot = strchr(name, '.')) != NULL) {
+		eve_key(o, name, (size_t)(dot - name));
+		EVE_LIT(o, "{");
+		name = dot + 1;
+	}
+	eve_key(o, name, strlen(name));
+	eve_u64(o, v);
 }
 
 size_t
 eve_format_stats(char *buf, size_t cap, uint64_t ts_us, uint64_t uptime_s,
 		 const struct eve_counter *c, size_t n)
 {
-	struct eve_buf b = {buf, cap, 0, 0, 0};
-	const char *prev = "";
-	char t[32];
+	struct eve_out o;
+	const char *prev = NULL;
 
-	eve_format_time(t, ts_us);
-	EB_LIT(&b, "{\"timestamp\":\"");
-	eb_str(&b, t);
-	EB_LIT(&b, "\",\"event_type\":\"stats\",\"stats\":{\"uptime\":");
-	eb_u64(&b, uptime_s);
+	if (buf == NULL || cap == 0)
+		return 0;
+	eve_out_init(&o, buf, cap);
+	EVE_LIT(&o, "{\"timestamp\":\"");
+	eve_time(&o, ts_us);
+	EVE_LIT(&o, "\",\"event_type\":\"stats\",\"stats\":{\"uptime\":");
+	eve_u64(&o, uptime_s);
 	for (size_t i = 0; i < n; i++) {
-		const char *name = c[i].name;
-		size_t common = eve_common_prefix(prev, name);
-		int close = eve_depth(prev, strlen(prev)) - eve_depth(name, common);
-		const char *s = name + common;
-
-		for (int k = 0; k < close; k++)
-			EB_LIT(&b, "}");
-		/* open the remaining components of name */
-		for (const char *dot; (dot = strchr(s, '.')) != NULL; s = dot + 1) {
-			char key[64];
-			size_t kl = (size_t)(dot - s) < sizeof(key) ? (size_t)(dot - s)
-								    : sizeof(key) - 1;
-
-			memcpy(key, s, kl);
-			key[kl] = '\0';
-			eb_key(&b, key);
-			EB_LIT(&b, "{");
-			b.fresh = 1;
-		}
-		eb_key_u64(&b, s, c[i].value);
-		prev = name;
+		assert(c[i].name != NULL);
+		eve_stats_counter(&o, prev, c[i].name, c[i].value);
+		prev = c[i].name;
 	}
-	for (int k = eve_depth(prev, strlen(prev)); k > 0; k--)
-		EB_LIT(&b, "}");
-	EB_LIT(&b, "}}\n");
-	return b.overflow ? 0 : b.len;
+	for (size_t i = prev != NULL ? eve_dirs(prev) : 0; i > 0; i--)
+		EVE_LIT(&o, "}");
+	EVE_LIT(&o, "}}\n");
+	return eve_out_done(&o, buf);
 }
