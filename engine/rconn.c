@@ -86,10 +86,11 @@
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 
+#include "digest.h"
 #include "log.h"
 
-#define REDIS_TAG     "redis"
-#define REDIS_SHA_HEX 40 /* SHA1 as hex digits */
+#define RCONN_TAG     "redis"
+#define RCONN_SHA_HEX 40 /* SHA1 as hex digits */
 
 #define rconn_unlikely(x) __builtin_expect(!!(x), 0)
 
@@ -111,7 +112,7 @@ struct rconn_script {
 	struct rconn *client;
 	uint64_t loaded_on; /* serial of the connection SCRIPT LOAD went to; 0: none */
 	bool warned;	    /* a failed SCRIPT LOAD was logged */
-	char sha[REDIS_SHA_HEX + 1];
+	char sha[RCONN_SHA_HEX + 1];
 	char *load; /* SCRIPT LOAD <body>, RESP */
 	size_t load_len;
 };
@@ -144,84 +145,6 @@ struct rconn {
 
 static void on_reply(redisAsyncContext *ac, void *r, void *priv);
 static void retry_schedule(struct rconn *c);
-
-/* ------------------------------------------------------------------ */
-/* SHA1 (FIPS 180-4), for EVALSHA before SCRIPT LOAD has answered     */
-/* ------------------------------------------------------------------ */
-
-static uint32_t
-sha1_rol(uint32_t x, unsigned n)
-{
-	return (x << n) | (x >> (32 - n));
-}
-
-static void
-sha1_block(uint32_t h[5], const unsigned char *p)
-{
-	uint32_t w[80], a = h[0], b = h[1], c = h[2], d = h[3], e = h[4];
-
-	for (int i = 0; i < 16; i++)
-		w[i] = (uint32_t)p[4 * i] << 24 | (uint32_t)p[4 * i + 1] << 16 |
-		       (uint32_t)p[4 * i + 2] << 8 | (uint32_t)p[4 * i + 3];
-	for (int i = 16; i < 80; i++)
-		w[i] = sha1_rol(w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16], 1);
-	for (int i = 0; i < 80; i++) {
-		uint32_t f, k, t;
-
-		if (i < 20) {
-			f = (b & c) | (~b & d);
-			k = 0x5a827999;
-		} else if (i < 40) {
-			f = b ^ c ^ d;
-			k = 0x6ed9eba1;
-		} else if (i < 60) {
-			f = (b & c) | (b & d) | (c & d);
-			k = 0x8f1bbcdc;
-		} else {
-			f = b ^ c ^ d;
-			k = 0xca62c1d6;
-		}
-		t = sha1_rol(a, 5) + f + e + k + w[i];
-		e = d;
-		d = c;
-		c = sha1_rol(b, 30);
-		b = a;
-		a = t;
-	}
-	h[0] += a;
-	h[1] += b;
-	h[2] += c;
-	h[3] += d;
-	h[4] += e;
-}
-
-static void
-sha1_hex(const char *data, size_t len, char out[REDIS_SHA_HEX + 1])
-{
-	static const char hex[] = "0123456789abcdef";
-	uint32_t h[5] = {0x67452301, 0xefcdab89, 0x98badcfe, 0x10325476, 0xc3d2e1f0};
-	unsigned char last[128] = {0};
-	size_t whole = len & ~(size_t)63, rest = len - whole, n = rest < 56 ? 64 : 128;
-	uint64_t bits = (uint64_t)len * 8;
-
-	for (size_t i = 0; i < whole; i += 64)
-		sha1_block(h, (const unsigned char *)data + i);
-	if (rest > 0)
-		memcpy(last, data + whole, rest);
-	last[rest] = 0x80;
-	for (int i = 0; i < 8; i++)
-		last[n - 1 - (size_t)i] = (unsigned char)(bits >> (8 * i));
-	sha1_block(h, last);
-	if (n == 128)
-		sha1_block(h, last + 64);
-	for (int i = 0; i < 20; i++) {
-		unsigned byte = (h[i / 4] >> (24 - 8 * (i % 4))) & 0xff;
-
-		out[2 * i] = hex[byte >> 4];
-		out[2 * i + 1] = hex[byte & 15];
-	}
-	out[REDIS_SHA_HEX] = '\0';
-}
 
 /* ------------------------------------------------------------------ */
 /* libuv adapter for redisAsyncContext, with errors reaching hiredis  */
@@ -730,14 +653,14 @@ conn_down(struct rconn *c, enum rconn_result why, const char *reason)
 	if (was == RCONN_UP) {
 		c->st.disconnects++;
 		if (!c->closing) {
-			LOG_WARN(REDIS_TAG, "%s:%u: connection lost (%s), reconnecting", c->host,
+			LOG_WARN(RCONN_TAG, "%s:%u: connection lost (%s), reconnecting", c->host,
 				 (unsigned)c->conf.port, reason);
 			c->logged = true;
 		}
 	} else if (why != RCONN_RESULT_CLOSED) {
 		c->st.connect_failures++;
 		if (!c->logged)
-			LOG_WARN(REDIS_TAG, "%s:%u: cannot connect (%s), retrying every %u..%u ms",
+			LOG_WARN(RCONN_TAG, "%s:%u: cannot connect (%s), retrying every %u..%u ms",
 				 c->host, (unsigned)c->conf.port, reason, c->conf.backoff_min_ms,
 				 c->conf.backoff_max_ms);
 		c->logged = true;
@@ -774,7 +697,7 @@ on_connect(const redisAsyncContext *ac, int status)
 	c->st.connects++;
 	c->backoff_ms = c->conf.backoff_min_ms;
 	if (c->logged)
-		LOG_NOTICE(REDIS_TAG, "%s:%u: connected", c->host, (unsigned)c->conf.port);
+		LOG_NOTICE(RCONN_TAG, "%s:%u: connected", c->host, (unsigned)c->conf.port);
 	c->logged = false;
 }
 
@@ -880,14 +803,14 @@ on_script_loaded(redisAsyncContext *ac, void *r, void *priv)
 			conn_down(c, RCONN_RESULT_DISCONNECTED, ac->c.errstr);
 		return;
 	}
-	if (reply->type == REDIS_REPLY_STRING && reply->len == REDIS_SHA_HEX &&
-	    memcmp(reply->str, s->sha, REDIS_SHA_HEX) == 0)
+	if (reply->type == REDIS_REPLY_STRING && reply->len == RCONN_SHA_HEX &&
+	    memcmp(reply->str, s->sha, RCONN_SHA_HEX) == 0)
 		return;
 	/* Its EVALSHA will see NOSCRIPT, reload once and fail with it. */
 	s->loaded_on = 0;
 	c->st.script_errors++;
 	if (!s->warned)
-		LOG_WARN(REDIS_TAG, "SCRIPT LOAD %s failed: %.200s", s->sha,
+		LOG_WARN(RCONN_TAG, "SCRIPT LOAD %s failed: %.200s", s->sha,
 			 reply->type == REDIS_REPLY_ERROR ? reply->str : "unexpected reply");
 	s->warned = true;
 }
@@ -922,7 +845,7 @@ sigpipe_check(void)
 
 	if (sigaction(SIGPIPE, NULL, &sa) == 0 && !(sa.sa_flags & SA_SIGINFO) &&
 	    sa.sa_handler == SIG_DFL)
-		LOG_WARN(REDIS_TAG, "SIGPIPE is not ignored: a Redis server that dies while we "
+		LOG_WARN(RCONN_TAG, "SIGPIPE is not ignored: a Redis server that dies while we "
 				    "write will kill the process");
 }
 
@@ -1066,7 +989,7 @@ rconn_evalsha(struct rconn *c, struct rconn_script *s, rconn_reply_fn cb, void *
 {
 	char nk[24];
 	const char *head[3] = {"EVALSHA", NULL, nk};
-	size_t headlen[3] = {7, REDIS_SHA_HEX, 0};
+	size_t headlen[3] = {7, RCONN_SHA_HEX, 0};
 	struct rconn_cmd *cmd;
 	int rc;
 
@@ -1107,7 +1030,7 @@ rconn_script(struct rconn *c, const char *body, size_t len)
 		goto fail;
 	if (cmd_encode(&enc, 2, head, headlen, 1, &body, &len) != 0)
 		goto fail_encode;
-	sha1_hex(body, len, s->sha);
+	digest_sha1_hex(body, len, s->sha);
 	s->load = enc.buf;
 	s->load_len = enc.len;
 	s->client = c;
