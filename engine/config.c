@@ -1,420 +1,673 @@
 /*
  * config.c: the configuration table and its YAML reader.
  *
- * Every key is one row of config_rows[]: dotted name, type, where it
- * lives in struct config, its default (as text, parsed by the same code
- * as the file, so defaults are checked too), its range and a one-line
- * doc. The YAML file is read with libyaml's event API by a small
- * recursive descent over mappings; a key is only accepted if it names a
- * row (or a prefix of rows, for a mapping). Errors name the file, the
- * line and the key. Nothing here is global but the const table.
+ * Every key is one row of config_rows[] (nginx command tables, Redis
+ * static_configs[]): dotted name, type, where it lives in struct config,
+ * its default as text, its range and a one-line doc. There is no other
+ * list of keys: the reader, --set, the defaults and --dump-config all walk
+ * this table.
+ *
+ * Values enter through one function per row, config_row_set(), which takes
+ * text: the defaults (so a bad default aborts at start-up instead of being
+ * trusted), --set KEY=VALUE and each scalar of the file. List values are
+ * YAML flow sequences ("[0, 1]") or, on the command line only,
+ * comma-separated text ("0,1"). A list always replaces the previous list.
+ *
+ * The file is read with libyaml's event API: a recursive descent over
+ * mappings that keeps the dotted path of the current key. A key must name
+ * a row or a section (a proper prefix of rows); duplicate keys, anchors
+ * and aliases, dotted keys and several documents are errors. Errors are
+ * one line, "FILE:LINE: KEY: reason". Loading works on a copy, so *c is
+ * untouched when it fails.
+ *
+ * Not here: checks across keys (e.g. workers.count against the CPUs of the
+ * machine) belong to the modules that use the values; unsigned integers
+ * are decimal only (no 0x, no YAML 1.1 octal, no size suffixes).
  */
 #include "config.h"
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <yaml.h>
 
+/* ----------------------------------------------------------------- table */
+
 enum config_type {
-	CONFIG_BOOL,
-	CONFIG_UINT,
-	CONFIG_STR,
-	CONFIG_LEVEL,
-	CONFIG_STRLIST,
-	CONFIG_UINTLIST
+	CONFIG_BOOL,	 /* int: yes/no/true/false/on/off/1/0 */
+	CONFIG_UINT,	 /* uint32_t in min..max */
+	CONFIG_STRING,	 /* char[CONFIG_MAX_STR], not empty */
+	CONFIG_ENUM,	 /* a STRING among choices, stored as spelled there */
+	CONFIG_STRLIST,	 /* char[CONFIG_MAX_LIST][CONFIG_MAX_STR] + unsigned count */
+	CONFIG_UINTLIST, /* uint32_t[CONFIG_MAX_LIST] + unsigned count, each in min..max */
 };
+
+#define CONFIG_POW2	0x1 /* UINT: a power of two */
+#define CONFIG_NONEMPTY 0x2 /* lists: at least one entry */
 
 struct config_row {
 	const char *key;
 	enum config_type type;
-	size_t off;	  /* the value, or the list's first element */
-	size_t count_off; /* lists: the unsigned element count */
-	const char *def;  /* default, as it would be written in the file */
-	uint32_t min, max;
-	unsigned flags;
+	size_t off;	     /* offsetof the value (lists: the array) */
+	size_t size;	     /* its size: checked against the type at start-up */
+	size_t n_off;	     /* lists: offsetof the unsigned count */
+	const char *def;     /* default, as written in conf/darter.yaml */
+	uint32_t min, max;   /* UINT and UINTLIST entries */
+	unsigned flags;	     /* CONFIG_POW2, CONFIG_NONEMPTY */
+	const char *choices; /* ENUM: "a, b, c" */
 	const char *doc;
 };
 
-#define CONFIG_POW2 0x1 /* UINT must be a power of two */
+#define OFF(f)	offsetof(struct config, f)
+#define SIZE(f) sizeof(((struct config *)0)->f)
 
-#define OFF(f) offsetof(struct config, f)
-#define ROW_UINT(k, f, d, lo, hi, doc)                                                             \
+#define ROW_BOOL(k, f, d, text)                                                                    \
 	{                                                                                          \
-		k, CONFIG_UINT, OFF(f), 0, d, lo, hi, 0, doc                                       \
+		.key = k, .type = CONFIG_BOOL, .off = OFF(f), .size = SIZE(f), .def = d,           \
+		.doc = text                                                                        \
 	}
-#define ROW_BOOL(k, f, d, doc)                                                                     \
+#define ROW_UINT(k, f, d, lo, hi, fl, text)                                                        \
 	{                                                                                          \
-		k, CONFIG_BOOL, OFF(f), 0, d, 0, 1, 0, doc                                         \
+		.key = k, .type = CONFIG_UINT, .off = OFF(f), .size = SIZE(f), .def = d,           \
+		.min = lo, .max = hi, .flags = fl, .doc = text " (" #lo ".." #hi ")"               \
 	}
-#define ROW_STR(k, f, d, doc)                                                                      \
+#define ROW_STRING(k, f, d, text)                                                                  \
 	{                                                                                          \
-		k, CONFIG_STR, OFF(f), 0, d, 0, 0, 0, doc                                          \
+		.key = k, .type = CONFIG_STRING, .off = OFF(f), .size = SIZE(f), .def = d,         \
+		.doc = text                                                                        \
 	}
-#define ROW_LIST(k, t, f, n, d, lo, hi, doc)                                                       \
+#define ROW_STRLIST(k, f, n, d, text)                                                              \
 	{                                                                                          \
-		k, t, OFF(f), OFF(n), d, lo, hi, 0, doc                                            \
+		.key = k, .type = CONFIG_STRLIST, .off = OFF(f), .size = SIZE(f), .n_off = OFF(n), \
+		.def = d, .doc = text                                                              \
 	}
-#define ROW_TMO(proto, P, state, field, d)                                                         \
-	ROW_UINT("flow-timeouts." proto "." state, flow.timeouts[P].field, d, 0, 604800,           \
-		 "idle timeout (seconds) of " proto " flows in state " state)
+#define ROW_UINTLIST(k, f, n, d, hi, fl, text)                                                     \
+	{                                                                                          \
+		.key = k, .type = CONFIG_UINTLIST, .off = OFF(f), .size = SIZE(f),                 \
+		.n_off = OFF(n), .def = d, .min = 0, .max = hi, .flags = fl, .doc = text           \
+	}
+#define ROW_TIMEOUT(proto, P, state, field, d)                                                     \
+	ROW_UINT("flow-timeouts." proto "." state, flow.timeouts[P].field, d, 0, 604800, 0,        \
+		 proto " flows in state " state ": seconds idle before they end")
+
+#define CONFIG_MAX_CPU 1023 /* CPU ids; the EAL checks its own RTE_MAX_LCORE */
 
 static const struct config_row config_rows[] = {
-	{"logging.level", CONFIG_LEVEL, OFF(log_level), 0, "notice", 0, 0, 0,
-	 "error, warning, notice, info or debug"},
-	ROW_STR("default-log-dir", log_dir, "/var/log/darter", "where eve.json goes without -l"),
-	ROW_UINT("dpdk.memory", eal_memory_mb, "256", 16, 65536, "EAL memory in MB (-m)"),
-	ROW_BOOL("dpdk.hugepages", eal_huge, "no", "use hugepages (no: --no-huge, any machine)"),
-	ROW_LIST("dpdk.eal-args", CONFIG_STRLIST, eal_args, n_eal_args, "", 0, 0,
-		 "extra EAL arguments, appended as given"),
-	ROW_LIST("capture.ports", CONFIG_STRLIST, ports, n_ports, "", 0, 0,
-		 "DPDK devices: vdev strings (net_*) or PCI addresses"),
-	ROW_LIST("capture.cpus", CONFIG_UINTLIST, capture_cpus, n_capture_cpus, "1", 0, 1023,
-		 "CPUs of the capture lcores, one RX queue each"),
-	ROW_UINT("capture.burst", burst, "32", 1, 256, "packets per RX burst"),
-	ROW_UINT("capture.mbufs", mbufs, "8191", 1023, 1048575, "mbufs per RX queue"),
-	ROW_UINT("capture.rx-descriptors", rx_desc, "1024", 64, 16384, "RX ring descriptors"),
-	{"capture.ring-size", CONFIG_UINT, OFF(ring_size), 0, "4096", 64, 1048576, CONFIG_POW2,
-	 "records per (capture lcore, worker) ring; a power of two"},
-	ROW_UINT("flow.max-flows", flow.max_flows, "65536", 1, 16777216,
-		 "flows tracked per capture lcore (preallocated; the hard bound)"),
-	ROW_UINT("flow.hash-size", flow.hash_size, "65536", 1, 16777216,
-		 "hash buckets per capture lcore (rounded up to a power of two)"),
-	ROW_TMO("default", FLOW_PROTO_DEFAULT, "new", new_s, "30"),
-	ROW_TMO("default", FLOW_PROTO_DEFAULT, "established", established_s, "300"),
-	ROW_TMO("default", FLOW_PROTO_DEFAULT, "closed", closed_s, "0"),
-	ROW_TMO("tcp", FLOW_PROTO_TCP, "new", new_s, "60"),
-	ROW_TMO("tcp", FLOW_PROTO_TCP, "established", established_s, "600"),
-	ROW_TMO("tcp", FLOW_PROTO_TCP, "closed", closed_s, "60"),
-	ROW_TMO("udp", FLOW_PROTO_UDP, "new", new_s, "30"),
-	ROW_TMO("udp", FLOW_PROTO_UDP, "established", established_s, "300"),
-	ROW_TMO("icmp", FLOW_PROTO_ICMP, "new", new_s, "30"),
-	ROW_TMO("icmp", FLOW_PROTO_ICMP, "established", established_s, "300"),
-	ROW_UINT("workers.count", n_workers, "1", 1, 16, "worker threads (libuv loops)"),
-	ROW_LIST("workers.cpus", CONFIG_UINTLIST, worker_cpus, n_worker_cpus, "0", 0, 1023,
-		 "CPUs for the workers, in order; empty: no pinning"),
-	ROW_BOOL("outputs.eve.enabled", eve_enabled, "yes", "write EVE JSON"),
-	ROW_STR("outputs.eve.filename", eve_filename, "eve.json", "file name in the log directory"),
-	ROW_BOOL("outputs.eve.stats", stats_enabled, "yes", "append a final stats event"),
+	{.key = "logging.level",
+	 .type = CONFIG_ENUM,
+	 .off = OFF(log_level),
+	 .size = SIZE(log_level),
+	 .def = "notice",
+	 .choices = "error, warning, notice, info, debug",
+	 .doc = "least severe message logged: error, warning, notice, info or debug"},
+	ROW_STRING("default-log-dir", log_dir, "/var/log/darter",
+		   "directory of eve.json (the -l option overrides it)"),
+
+	ROW_UINT("dpdk.memory", eal_memory_mb, "256", 16, 65536, 0,
+		 "EAL memory in MB, passed as -m"),
+	ROW_BOOL("dpdk.hugepages", eal_huge, "no", "use hugepages (no: --no-huge, runs anywhere)"),
+	ROW_STRLIST("dpdk.eal-args", eal_args, n_eal_args, "[]",
+		    "extra EAL arguments, appended as given"),
+
+	ROW_STRLIST("capture.ports", ports, n_ports, "[]",
+		    "DPDK devices: vdev strings (net_*) or PCI addresses"),
+	ROW_UINTLIST("capture.cpus", capture_cpus, n_capture_cpus, "[1]", CONFIG_MAX_CPU,
+		     CONFIG_NONEMPTY, "CPU ids (0..1023) of the capture lcores, one RX queue each"),
+	ROW_UINT("capture.burst", burst, "32", 1, 512, 0, "packets per RX burst"),
+	ROW_UINT("capture.mbufs", mbufs, "8191", 1023, 1048575, 0, "mbufs per RX queue"),
+	ROW_UINT("capture.rx-descriptors", rx_desc, "1024", 64, 16384, 0,
+		 "RX descriptors per queue"),
+	ROW_UINT("capture.ring-size", ring_size, "4096", 64, 1048576, CONFIG_POW2,
+		 "flow records per capture-to-worker ring, a power of two"),
+
+	ROW_UINT("flow.max-flows", flow.max_flows, "65536", 1, 16777216, 0,
+		 "flows tracked per capture lcore, preallocated"),
+	ROW_UINT("flow.hash-size", flow.hash_size, "65536", 1, 16777216, 0,
+		 "hash buckets per capture lcore, rounded up to a power of two"),
+
+	ROW_TIMEOUT("default", FLOW_PROTO_DEFAULT, "new", new_s, "30"),
+	ROW_TIMEOUT("default", FLOW_PROTO_DEFAULT, "established", established_s, "300"),
+	ROW_TIMEOUT("default", FLOW_PROTO_DEFAULT, "closed", closed_s, "0"),
+	ROW_TIMEOUT("tcp", FLOW_PROTO_TCP, "new", new_s, "60"),
+	ROW_TIMEOUT("tcp", FLOW_PROTO_TCP, "established", established_s, "600"),
+	ROW_TIMEOUT("tcp", FLOW_PROTO_TCP, "closed", closed_s, "60"),
+	ROW_TIMEOUT("udp", FLOW_PROTO_UDP, "new", new_s, "30"),
+	ROW_TIMEOUT("udp", FLOW_PROTO_UDP, "established", established_s, "300"),
+	ROW_TIMEOUT("icmp", FLOW_PROTO_ICMP, "new", new_s, "30"),
+	ROW_TIMEOUT("icmp", FLOW_PROTO_ICMP, "established", established_s, "300"),
+
+	ROW_UINT("workers.count", n_workers, "1", 1, 16, 0, "worker threads, one libuv loop each"),
+	ROW_UINTLIST(
+		"workers.cpus", worker_cpus, n_worker_cpus, "[0]", CONFIG_MAX_CPU, 0,
+		"CPU ids (0..1023) of the workers, in order, reused round robin; [] does not pin"),
+
+	ROW_BOOL("outputs.eve.enabled", eve_enabled, "yes", "write EVE JSON flow events"),
+	ROW_STRING("outputs.eve.filename", eve_filename, "eve.json",
+		   "EVE file name, relative to the log directory"),
+	ROW_BOOL("outputs.eve.stats", stats_enabled, "yes", "append a stats event at exit"),
 };
 
-#define CONFIG_N_ROWS (sizeof(config_rows) / sizeof(config_rows[0]))
+#define CONFIG_N_ROWS  (sizeof(config_rows) / sizeof(config_rows[0]))
+#define CONFIG_MAX_KEY 128 /* bytes in a dotted key, with NUL */
 
-/* -------------------------------------------------------------- values */
-
-struct config_err {
-	const char *file;
-	char *buf;
-	size_t len;
-};
-
-static int config_fail(const struct config_err *e, size_t line, const char *key, const char *fmt,
-		       ...) __attribute__((format(printf, 4, 5)));
-
-static int
-config_fail(const struct config_err *e, size_t line, const char *key, const char *fmt, ...)
-{
-	int n = line ? snprintf(e->buf, e->len, "%s:%zu: %s: ", e->file, line, key)
-		     : snprintf(e->buf, e->len, "%s: %s: ", e->file, key);
-	va_list ap;
-
-	if (n >= 0 && (size_t)n < e->len) {
-		va_start(ap, fmt);
-		vsnprintf(e->buf + n, e->len - (size_t)n, fmt, ap);
-		va_end(ap);
-	}
-	return -EINVAL;
-}
-
-static int
-config_parse_uint(const struct config_row *r, const char *s, uint32_t *out, const char **why)
-{
-	char *end;
-	unsigned long long v;
-
-	if (*s < '0' || *s > '9') {
-		*why = "expected an unsigned integer";
-		return -EINVAL;
-	}
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (*end != '\0' || errno != 0) {
-		*why = "expected an unsigned integer";
-		return -EINVAL;
-	}
-	if (v < r->min || v > r->max) {
-		*why = "out of range";
-		return -ERANGE;
-	}
-	if ((r->flags & CONFIG_POW2) && (v & (v - 1))) {
-		*why = "not a power of two";
-		return -EINVAL;
-	}
-	*out = (uint32_t)v;
-	return 0;
-}
-
-static int
-config_parse_bool(const char *s, int *out)
-{
-	static const char *const yes[] = {"yes", "true", "on", "1"};
-	static const char *const no[] = {"no", "false", "off", "0"};
-
-	for (int i = 0; i < 4; i++) {
-		if (strcasecmp(s, yes[i]) == 0 || strcasecmp(s, no[i]) == 0) {
-			*out = strcasecmp(s, yes[i]) == 0;
-			return 0;
-		}
-	}
-	return -EINVAL;
-}
-
-/* Set one scalar value (or one list element at index idx). */
-static int
-config_set_value(struct config *c, const struct config_row *r, const char *s, unsigned idx,
-		 const struct config_err *e, size_t line)
-{
-	char *base = (char *)c + r->off;
-	const char *why = NULL;
-	uint32_t u;
-	int rc;
-
-	switch (r->type) {
-	case CONFIG_BOOL:
-		if (config_parse_bool(s, (int *)(void *)base) < 0)
-			return config_fail(e, line, r->key, "expected yes or no, got '%s'", s);
-		return 0;
-	case CONFIG_LEVEL:
-		if (strcmp(s, "error") && strcmp(s, "warning") && strcmp(s, "notice") &&
-		    strcmp(s, "info") && strcmp(s, "debug"))
-			return config_fail(
-				e, line, r->key,
-				"expected error, warning, notice, info or debug, got '%s'", s);
-		/* fall through */
-	case CONFIG_STR:
-	case CONFIG_STRLIST:
-		if (strlen(s) >= CONFIG_MAX_STR)
-			return config_fail(e, line, r->key, "longer than %d bytes",
-					   CONFIG_MAX_STR - 1);
-		strcpy(base + (size_t)idx * CONFIG_MAX_STR, s);
-		return 0;
-	case CONFIG_UINT:
-	case CONFIG_UINTLIST:
-		rc = config_parse_uint(r, s, &u, &why);
-		if (rc == -ERANGE)
-			return config_fail(e, line, r->key, "%s is out of range %u..%u", s, r->min,
-					   r->max);
-		if (rc < 0)
-			return config_fail(e, line, r->key, "%s, got '%s'", why, s);
-		((uint32_t *)(void *)base)[idx] = u;
-		return 0;
-	}
-	return -EINVAL;
-}
-
-static int
+static bool
 config_is_list(const struct config_row *r)
 {
 	return r->type == CONFIG_STRLIST || r->type == CONFIG_UINTLIST;
 }
 
-static unsigned *
-config_count(struct config *c, const struct config_row *r)
-{
-	return (unsigned *)(void *)((char *)c + r->count_off);
-}
-
-/* A list from comma-separated text ("" is the empty list). */
-static int
-config_set_csv(struct config *c, const struct config_row *r, const char *s,
-	       const struct config_err *e, size_t line)
-{
-	char tmp[CONFIG_MAX_STR * 4];
-	unsigned n = 0;
-
-	if (strlen(s) >= sizeof(tmp))
-		return config_fail(e, line, r->key, "value too long");
-	strcpy(tmp, s);
-	for (char *save = NULL, *tok = strtok_r(tmp, ",", &save); tok;
-	     tok = strtok_r(NULL, ",", &save)) {
-		if (n == CONFIG_MAX_LIST)
-			return config_fail(e, line, r->key, "more than %d entries",
-					   CONFIG_MAX_LIST);
-		if (config_set_value(c, r, tok, n, e, line) < 0)
-			return -EINVAL;
-		n++;
-	}
-	*config_count(c, r) = n;
-	return 0;
-}
-
+/* The row named key, or the first row under the section key (*exact 0). */
 static const struct config_row *
-config_find(const char *key)
-{
-	for (size_t i = 0; i < CONFIG_N_ROWS; i++) {
-		if (strcmp(config_rows[i].key, key) == 0)
-			return &config_rows[i];
-	}
-	return NULL;
-}
-
-/* Nonzero if key is a proper prefix (mapping) of some row. */
-static int
-config_is_section(const char *key)
+config_match(const char *key, bool *exact)
 {
 	size_t n = strlen(key);
 
 	for (size_t i = 0; i < CONFIG_N_ROWS; i++) {
-		if (strncmp(config_rows[i].key, key, n) == 0 && config_rows[i].key[n] == '.')
-			return 1;
+		const char *k = config_rows[i].key;
+
+		if (strncmp(k, key, n) == 0 && (k[n] == '\0' || k[n] == '.')) {
+			*exact = k[n] == '\0';
+			return &config_rows[i];
+		}
 	}
+	return NULL;
+}
+
+/* ---------------------------------------------------------------- errors */
+
+/* Where values come from, for error messages. */
+struct config_ctx {
+	struct config *c;
+	const char *file; /* file name, "--set" or "default" */
+	bool lines;	  /* print line numbers */
+	char *err;
+	size_t errlen;
+};
+
+static int config_fail(const struct config_ctx *x, size_t line, const char *key, const char *fmt,
+		       ...) __attribute__((format(printf, 4, 5)));
+
+/* Write "FILE[:LINE][: KEY]: reason" into x->err. Returns -EINVAL. */
+static int
+config_fail(const struct config_ctx *x, size_t line, const char *key, const char *fmt, ...)
+{
+	size_t n = 0;
+	int w;
+
+	if (x->errlen == 0)
+		return -EINVAL;
+	w = x->lines ? snprintf(x->err, x->errlen, "%s:%zu: ", x->file, line)
+		     : snprintf(x->err, x->errlen, "%s: ", x->file);
+	n = w > 0 ? (size_t)w : 0;
+	if (key != NULL && *key != '\0' && n < x->errlen) {
+		w = snprintf(x->err + n, x->errlen - n, "%s: ", key);
+		n += w > 0 ? (size_t)w : 0;
+	}
+	if (n < x->errlen) {
+		va_list ap;
+
+		va_start(ap, fmt);
+		vsnprintf(x->err + n, x->errlen - n, fmt, ap);
+		va_end(ap);
+	}
+	for (char *p = x->err; *p != '\0'; p++) {
+		if ((unsigned char)*p < ' ')
+			*p = ' '; /* one line, even when quoting a multi-line value */
+	}
+	return -EINVAL;
+}
+
+/* ---------------------------------------------------------------- values */
+
+static void *
+config_field(struct config *c, const struct config_row *r)
+{
+	return (char *)c + r->off;
+}
+
+static unsigned *
+config_count(struct config *c, const struct config_row *r)
+{
+	return (unsigned *)(void *)((char *)c + r->n_off);
+}
+
+static int
+config_set_bool(const struct config_ctx *x, const struct config_row *r, const char *s, size_t line)
+{
+	static const char *const yes[] = {"yes", "true", "on", "1"};
+	static const char *const no[] = {"no", "false", "off", "0"};
+	int *out = config_field(x->c, r);
+
+	for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
+		if (strcasecmp(s, yes[i]) == 0 || strcasecmp(s, no[i]) == 0) {
+			*out = strcasecmp(s, yes[i]) == 0;
+			return 0;
+		}
+	}
+	return config_fail(x, line, r->key, "expected yes or no, got '%s'", s);
+}
+
+/* Decimal digits only; values past UINT32_MAX saturate (out of any range). */
+static int
+config_parse_uint(const char *s, uint64_t *out)
+{
+	uint64_t v = 0;
+
+	if (*s == '\0')
+		return -EINVAL;
+	for (; *s != '\0'; s++) {
+		if (*s < '0' || *s > '9')
+			return -EINVAL;
+		v = v * 10 + (uint64_t)(*s - '0');
+		if (v > UINT32_MAX)
+			v = (uint64_t)UINT32_MAX + 1;
+	}
+	*out = v;
 	return 0;
 }
 
-void
-config_defaults(struct config *c)
+static uint64_t
+config_next_pow2(uint64_t v)
 {
-	struct config_err e = {"default", NULL, 0};
-	char err[256];
+	uint64_t p = 1;
 
-	e.buf = err;
-	e.len = sizeof(err);
-	memset(c, 0, sizeof(*c));
-	for (size_t i = 0; i < CONFIG_N_ROWS; i++) {
-		const struct config_row *r = &config_rows[i];
-		int rc = config_is_list(r) ? config_set_csv(c, r, r->def, &e, 0)
-					   : config_set_value(c, r, r->def, 0, &e, 0);
-		if (rc < 0) {
-			fprintf(stderr, "darter: bad built-in default: %s\n", err);
-			abort();
+	while (p < v)
+		p <<= 1;
+	return p;
+}
+
+/* One unsigned value (or list entry idx) of row r. */
+static int
+config_set_uint(const struct config_ctx *x, const struct config_row *r, unsigned idx, const char *s,
+		size_t line)
+{
+	uint32_t *out = (uint32_t *)config_field(x->c, r) + idx;
+	uint64_t v;
+
+	if (config_parse_uint(s, &v) < 0)
+		return config_fail(x, line, r->key, "expected an unsigned integer, got '%s'", s);
+	if (v < r->min || v > r->max)
+		return config_fail(x, line, r->key, "%s is out of range %u..%u", s, r->min, r->max);
+	if ((r->flags & CONFIG_POW2) && (v & (v - 1)) != 0)
+		return config_fail(x, line, r->key, "%s is not a power of two (next: %llu)", s,
+				   (unsigned long long)config_next_pow2(v));
+	*out = (uint32_t)v;
+	return 0;
+}
+
+/* One string value (or list entry idx); the slot is zero-filled first. */
+static int
+config_set_string(const struct config_ctx *x, const struct config_row *r, unsigned idx,
+		  const char *s, size_t line)
+{
+	char *out = (char *)config_field(x->c, r) + (size_t)idx * CONFIG_MAX_STR;
+	size_t n = strlen(s);
+
+	if (n == 0)
+		return config_fail(x, line, r->key, "expected a non-empty string");
+	if (n >= CONFIG_MAX_STR)
+		return config_fail(x, line, r->key, "longer than %d bytes", CONFIG_MAX_STR - 1);
+	memset(out, 0, CONFIG_MAX_STR);
+	memcpy(out, s, n);
+	return 0;
+}
+
+/* Case-insensitive; stores the spelling of the table (lower case). */
+static int
+config_set_enum(const struct config_ctx *x, const struct config_row *r, const char *s, size_t line)
+{
+	const char *p = r->choices;
+	size_t n = strlen(s);
+
+	while (n > 0 && *p != '\0') {
+		size_t len = strcspn(p, ",");
+
+		if (len == n && strncasecmp(p, s, n) == 0) {
+			char word[CONFIG_MAX_STR];
+
+			memcpy(word, p, len);
+			word[len] = '\0';
+			return config_set_string(x, r, 0, word, line);
 		}
+		p += len;
+		p += strspn(p, ", ");
+	}
+	return config_fail(x, line, r->key, "expected one of %s, got '%s'", r->choices, s);
+}
+
+/* One scalar of row r: its value, or entry idx of its list. */
+static int
+config_set_scalar(const struct config_ctx *x, const struct config_row *r, unsigned idx,
+		  const char *s, size_t line)
+{
+	switch (r->type) {
+	case CONFIG_BOOL:
+		return config_set_bool(x, r, s, line);
+	case CONFIG_UINT:
+	case CONFIG_UINTLIST:
+		return config_set_uint(x, r, idx, s, line);
+	case CONFIG_STRING:
+	case CONFIG_STRLIST:
+		return config_set_string(x, r, idx, s, line);
+	case CONFIG_ENUM:
+		return config_set_enum(x, r, s, line);
+	}
+	return config_fail(x, line, r->key, "bad row type %d", (int)r->type);
+}
+
+/* Start list r over: no entries, slots zeroed (a new list replaces the old). */
+static void
+config_list_clear(const struct config_ctx *x, const struct config_row *r)
+{
+	memset(config_field(x->c, r), 0, r->size);
+	*config_count(x->c, r) = 0;
+}
+
+/* Append s to list r (the caller cleared it first: lists replace). */
+static int
+config_list_add(const struct config_ctx *x, const struct config_row *r, const char *s, size_t line)
+{
+	unsigned *n = config_count(x->c, r);
+
+	if (*n == CONFIG_MAX_LIST)
+		return config_fail(x, line, r->key, "more than %d entries", CONFIG_MAX_LIST);
+	if (config_set_scalar(x, r, *n, s, line) < 0)
+		return -EINVAL;
+	(*n)++;
+	return 0;
+}
+
+static int
+config_list_done(const struct config_ctx *x, const struct config_row *r, size_t line)
+{
+	if ((r->flags & CONFIG_NONEMPTY) && *config_count(x->c, r) == 0)
+		return config_fail(x, line, r->key, "expected at least one entry");
+	return 0;
+}
+
+/* A list from "a,b,c" ("" is the empty list). */
+static int
+config_list_csv(const struct config_ctx *x, const struct config_row *r, const char *s)
+{
+	char entry[CONFIG_MAX_STR];
+
+	config_list_clear(x, r);
+	while (*s != '\0') {
+		size_t len = strcspn(s, ",");
+
+		if (len >= sizeof(entry))
+			return config_fail(x, 0, r->key, "longer than %d bytes",
+					   CONFIG_MAX_STR - 1);
+		memcpy(entry, s, len);
+		entry[len] = '\0';
+		if (config_list_add(x, r, entry, 0) < 0)
+			return -EINVAL;
+		s += len;
+		if (*s == ',' && *++s == '\0')
+			return config_list_add(x, r, "", 0); /* "a," has an empty last entry */
+	}
+	return config_list_done(x, r, 0);
+}
+
+/* ------------------------------------------------------------------ YAML */
+
+struct config_reader {
+	const struct config_ctx *x;
+	yaml_parser_t parser;
+	const struct config_row *root; /* NULL: a config file; else one value of this row */
+	unsigned docs;
+	unsigned seen[CONFIG_N_ROWS]; /* bit d: the key's prefix of d components was read */
+	char path[CONFIG_MAX_KEY];    /* dotted key being read */
+};
+
+static size_t
+config_line(const yaml_mark_t *m)
+{
+	return m->line + 1;
+}
+
+static const char *
+config_anchor(const yaml_event_t *ev)
+{
+	switch (ev->type) {
+	case YAML_SCALAR_EVENT:
+		return (const char *)ev->data.scalar.anchor;
+	case YAML_SEQUENCE_START_EVENT:
+		return (const char *)ev->data.sequence_start.anchor;
+	case YAML_MAPPING_START_EVENT:
+		return (const char *)ev->data.mapping_start.anchor;
+	default:
+		return NULL;
 	}
 }
 
-/* ---------------------------------------------------------------- YAML */
-
-struct config_reader {
-	yaml_parser_t parser;
-	struct config *c;
-	struct config_err e;
-	unsigned char seen[CONFIG_N_ROWS];
-};
-
+/* The next event; syntax errors, anchors and aliases fail here. */
 static int
 config_next(struct config_reader *rd, yaml_event_t *ev)
 {
+	const char *key = rd->root ? rd->root->key : rd->path;
+
 	if (!yaml_parser_parse(&rd->parser, ev)) {
-		return config_fail(&rd->e, rd->parser.problem_mark.line + 1, "syntax error", "%s",
-				   rd->parser.problem ? rd->parser.problem : "unknown");
+		const char *why = rd->parser.problem ? rd->parser.problem : "out of memory";
+
+		return config_fail(rd->x, config_line(&rd->parser.problem_mark),
+				   rd->root ? key : NULL, "syntax error: %s", why);
 	}
-	if (ev->type == YAML_ALIAS_EVENT) {
-		size_t line = ev->start_mark.line + 1;
+	if (ev->type == YAML_ALIAS_EVENT || config_anchor(ev) != NULL) {
+		size_t line = config_line(&ev->start_mark);
+
 		yaml_event_delete(ev);
-		return config_fail(&rd->e, line, "alias", "aliases are not supported");
+		return config_fail(rd->x, line, key, "anchors and aliases are not supported");
 	}
 	return 0;
 }
 
+/* A plain "", "~" or "null": YAML's null, as in "ports:" with no value. */
+static bool
+config_is_null(const yaml_event_t *ev)
+{
+	const char *s;
+
+	if (ev->type != YAML_SCALAR_EVENT || ev->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
+		return false;
+	s = (const char *)ev->data.scalar.value;
+	return *s == '\0' || strcmp(s, "~") == 0 || strcasecmp(s, "null") == 0;
+}
+
+/* What a key holds, for "expected ..., got ..." messages. */
+static const char *
+config_what(const struct config_row *r, char *buf, size_t len)
+{
+	if (r == NULL)
+		return "a mapping";
+	switch (r->type) {
+	case CONFIG_BOOL:
+		return "yes or no";
+	case CONFIG_UINT:
+		return "an unsigned integer";
+	case CONFIG_ENUM:
+		snprintf(buf, len, "one of %s", r->choices);
+		return buf;
+	case CONFIG_STRING:
+		return "a string";
+	case CONFIG_STRLIST:
+	case CONFIG_UINTLIST:
+		return "a list";
+	}
+	return "a value";
+}
+
+/* "expected X, got Y" for a node of the wrong shape. */
+static int
+config_wrong_shape(struct config_reader *rd, const struct config_row *r, const char *key,
+		   const yaml_event_t *ev, size_t line)
+{
+	char buf[128];
+	const char *what = config_what(r, buf, sizeof(buf));
+
+	if (ev->type == YAML_MAPPING_START_EVENT)
+		return config_fail(rd->x, line, key, "expected %s, got a mapping", what);
+	if (ev->type == YAML_SEQUENCE_START_EVENT)
+		return config_fail(rd->x, line, key, "expected %s, got a list", what);
+	if (config_is_null(ev))
+		return config_fail(rd->x, line, key, "expected %s, got nothing", what);
+	return config_fail(rd->x, line, key, "expected %s, got '%s'", what,
+			   (const char *)ev->data.scalar.value);
+}
+
+/* The entries of a sequence, after its start event. */
 static int
 config_read_list(struct config_reader *rd, const struct config_row *r, size_t line)
 {
-	unsigned n = 0;
 	yaml_event_t ev;
+	int rc = 0;
 
-	for (;;) {
+	config_list_clear(rd->x, r);
+	while (rc == 0) {
 		if (config_next(rd, &ev) < 0)
 			return -EINVAL;
 		if (ev.type == YAML_SEQUENCE_END_EVENT)
-			break;
-		if (ev.type != YAML_SCALAR_EVENT) {
-			yaml_event_delete(&ev);
-			return config_fail(&rd->e, line, r->key, "list entries must be scalars");
-		}
-		if (n == CONFIG_MAX_LIST ||
-		    config_set_value(rd->c, r, (const char *)ev.data.scalar.value, n, &rd->e,
-				     ev.start_mark.line + 1) < 0) {
-			if (n == CONFIG_MAX_LIST)
-				config_fail(&rd->e, line, r->key, "more than %d entries",
-					    CONFIG_MAX_LIST);
-			yaml_event_delete(&ev);
-			return -EINVAL;
-		}
-		n++;
+			rc = 1;
+		else if (ev.type != YAML_SCALAR_EVENT)
+			rc = config_fail(rd->x, config_line(&ev.start_mark), r->key,
+					 "list entries must be scalars");
+		else
+			rc = config_list_add(rd->x, r, (const char *)ev.data.scalar.value,
+					     config_line(&ev.start_mark));
 		yaml_event_delete(&ev);
 	}
-	yaml_event_delete(&ev);
-	*config_count(rd->c, r) = n;
+	return rc < 0 ? rc : config_list_done(rd->x, r, line);
+}
+
+static int config_read_mapping(struct config_reader *rd);
+
+/* The value of row r (or of a section, r == NULL); ev is its first event. */
+static int
+config_read_value(struct config_reader *rd, const struct config_row *r, const yaml_event_t *ev,
+		  size_t line)
+{
+	const char *key = r ? r->key : rd->path;
+
+	if (r == NULL && ev->type == YAML_MAPPING_START_EVENT)
+		return config_read_mapping(rd);
+	if (r == NULL && config_is_null(ev))
+		return 0; /* a section with every key commented out */
+	if (r != NULL && config_is_list(r) && ev->type == YAML_SEQUENCE_START_EVENT)
+		return config_read_list(rd, r, line);
+	if (r != NULL && config_is_list(r) && config_is_null(ev)) {
+		config_list_clear(rd->x, r);
+		return config_list_done(rd->x, r, line);
+	}
+	if (r != NULL && !config_is_list(r) && ev->type == YAML_SCALAR_EVENT && !config_is_null(ev))
+		return config_set_scalar(rd->x, r, 0, (const char *)ev->data.scalar.value,
+					 config_line(&ev->start_mark));
+	return config_wrong_shape(rd, r, key, ev, line);
+}
+
+/* Append one key to rd->path; the known keys bound the length. */
+static int
+config_path_push(struct config_reader *rd, const char *name, size_t line)
+{
+	size_t len = strlen(rd->path);
+
+	if (len + 1 + strlen(name) >= sizeof(rd->path))
+		return config_fail(rd->x, line, rd->path, "unknown key '%.40s...'", name);
+	snprintf(rd->path + len, sizeof(rd->path) - len, "%s%s", len ? "." : "", name);
+	if (strchr(name, '.') != NULL)
+		return config_fail(rd->x, line, rd->path,
+				   "dots are not allowed in keys (nest mappings instead)");
 	return 0;
 }
 
-static int config_read_mapping(struct config_reader *rd, const char *prefix);
-
-/* One value for full key; ev is the value's first event (consumed here). */
-static int
-config_read_value(struct config_reader *rd, const char *key, yaml_event_t *ev)
+/* Components in rd->path. */
+static unsigned
+config_path_depth(const struct config_reader *rd)
 {
-	const struct config_row *r = config_find(key);
-	size_t line = ev->start_mark.line + 1;
-	int rc = -EINVAL;
+	unsigned d = 1;
 
-	if (r == NULL && !config_is_section(key)) {
-		rc = config_fail(&rd->e, line, key, "unknown key");
-	} else if (ev->type == YAML_MAPPING_START_EVENT) {
-		rc = r ? config_fail(&rd->e, line, key, "expected a %s, got a mapping",
-				     config_is_list(r) ? "list" : "value")
-		       : config_read_mapping(rd, key);
-	} else if (r == NULL) {
-		rc = config_fail(&rd->e, line, key, "expected a mapping");
-	} else if (rd->seen[r - config_rows]++) {
-		rc = config_fail(&rd->e, line, key, "duplicate key");
-	} else if (ev->type == YAML_SEQUENCE_START_EVENT) {
-		rc = config_is_list(r)
-			     ? config_read_list(rd, r, line)
-			     : config_fail(&rd->e, line, key, "expected a value, got a list");
-	} else if (ev->type == YAML_SCALAR_EVENT) {
-		const char *s = (const char *)ev->data.scalar.value;
-		if (config_is_list(r) && *s == '\0')
-			*config_count(rd->c, r) = 0, rc = 0; /* "key:" alone: empty list */
-		else if (config_is_list(r))
-			rc = config_fail(&rd->e, line, key, "expected a list");
-		else
-			rc = config_set_value(rd->c, r, s, 0, &rd->e, line);
-	}
-	yaml_event_delete(ev);
+	for (const char *p = rd->path; *p != '\0'; p++)
+		d += *p == '.';
+	return d;
+}
+
+/* The key in rd->path: its row (NULL for a section); fails if unknown or seen. */
+static int
+config_resolve(struct config_reader *rd, size_t line, const struct config_row **row)
+{
+	bool exact = false;
+	const struct config_row *r = config_match(rd->path, &exact);
+	unsigned bit;
+
+	if (r == NULL)
+		return config_fail(rd->x, line, rd->path, "unknown key");
+	bit = 1u << config_path_depth(rd);
+	if (rd->seen[r - config_rows] & bit)
+		return config_fail(rd->x, line, rd->path, "duplicate key");
+	rd->seen[r - config_rows] |= bit;
+	*row = exact ? r : NULL;
+	return 0;
+}
+
+/* One "key: value" pair; key is the key's event, already read. */
+static int
+config_read_pair(struct config_reader *rd, const yaml_event_t *key)
+{
+	size_t line = config_line(&key->start_mark);
+	const struct config_row *r = NULL;
+	yaml_event_t ev;
+	int rc;
+
+	if (key->type != YAML_SCALAR_EVENT)
+		return config_fail(rd->x, line, rd->path, "keys must be scalars");
+	if (config_path_push(rd, (const char *)key->data.scalar.value, line) < 0 ||
+	    config_resolve(rd, line, &r) < 0 || config_next(rd, &ev) < 0)
+		return -EINVAL;
+	rc = config_read_value(rd, r, &ev, line);
+	yaml_event_delete(&ev);
 	return rc;
 }
 
+/* The pairs of a mapping, after its start event. */
 static int
-config_read_mapping(struct config_reader *rd, const char *prefix)
+config_read_mapping(struct config_reader *rd)
 {
+	size_t len = strlen(rd->path);
 	yaml_event_t ev;
-	char key[256];
+	int rc = 0;
 
-	for (;;) {
+	while (rc == 0) {
 		if (config_next(rd, &ev) < 0)
 			return -EINVAL;
-		if (ev.type == YAML_MAPPING_END_EVENT) {
-			yaml_event_delete(&ev);
-			return 0;
-		}
-		if (ev.type != YAML_SCALAR_EVENT) {
-			size_t line = ev.start_mark.line + 1;
-			yaml_event_delete(&ev);
-			return config_fail(&rd->e, line, *prefix ? prefix : "(top)",
-					   "keys must be scalars");
-		}
-		snprintf(key, sizeof(key), "%s%s%s", prefix, *prefix ? "." : "",
-			 (const char *)ev.data.scalar.value);
+		if (ev.type == YAML_MAPPING_END_EVENT)
+			rc = 1;
+		else
+			rc = config_read_pair(rd, &ev);
 		yaml_event_delete(&ev);
-		if (config_next(rd, &ev) < 0 || config_read_value(rd, key, &ev) < 0)
-			return -EINVAL;
+		rd->path[len] = '\0';
 	}
+	return rc < 0 ? rc : 0;
 }
 
-/* Document: a top-level mapping, or nothing at all. */
+/* The top node: a mapping of keys (a file) or the value of rd->root (--set). */
+static int
+config_read_root(struct config_reader *rd, const yaml_event_t *ev)
+{
+	size_t line = config_line(&ev->start_mark);
+
+	if (rd->root != NULL)
+		return config_read_value(rd, rd->root, ev, line);
+	if (ev->type == YAML_MAPPING_START_EVENT)
+		return config_read_mapping(rd);
+	if (config_is_null(ev))
+		return 0; /* "---" and nothing else */
+	return config_fail(rd->x, line, NULL, "expected a mapping of keys at the top level");
+}
+
+/* The stream: at most one document. */
 static int
 config_read_stream(struct config_reader *rd)
 {
@@ -424,55 +677,121 @@ config_read_stream(struct config_reader *rd)
 	while (rc == 0) {
 		if (config_next(rd, &ev) < 0)
 			return -EINVAL;
-		switch (ev.type) {
-		case YAML_STREAM_END_EVENT:
-			yaml_event_delete(&ev);
-			return 0;
-		case YAML_MAPPING_START_EVENT:
-			rc = config_read_mapping(rd, "");
-			break;
-		case YAML_SCALAR_EVENT:
-			if (ev.data.scalar.length != 0)
-				rc = config_fail(&rd->e, ev.start_mark.line + 1, "(top)",
-						 "expected a mapping");
-			break;
-		case YAML_SEQUENCE_START_EVENT:
-			rc = config_fail(&rd->e, ev.start_mark.line + 1, "(top)",
-					 "expected a mapping, got a list");
-			break;
-		default:
-			break;
-		}
+		if (ev.type == YAML_STREAM_END_EVENT)
+			rc = 1;
+		else if (ev.type == YAML_DOCUMENT_START_EVENT && ++rd->docs > 1)
+			rc = config_fail(rd->x, config_line(&ev.start_mark),
+					 rd->root ? rd->root->key : NULL,
+					 "more than one YAML document");
+		else if (ev.type == YAML_SCALAR_EVENT || ev.type == YAML_SEQUENCE_START_EVENT ||
+			 ev.type == YAML_MAPPING_START_EVENT)
+			rc = config_read_root(rd, &ev);
 		yaml_event_delete(&ev);
 	}
+	return rc < 0 ? rc : 0;
+}
+
+/* Read YAML text into x->c: a whole file (root NULL) or one value of root. */
+static int
+config_read(const struct config_ctx *x, const struct config_row *root, FILE *f, const char *text)
+{
+	struct config_reader *rd = calloc(1, sizeof(*rd));
+	int rc;
+
+	if (rd == NULL || !yaml_parser_initialize(&rd->parser)) {
+		free(rd);
+		snprintf(x->err, x->errlen, "%s: out of memory", x->file);
+		return -ENOMEM;
+	}
+	rd->x = x;
+	rd->root = root;
+	if (f != NULL)
+		yaml_parser_set_input_file(&rd->parser, f);
+	else
+		yaml_parser_set_input_string(&rd->parser, (const unsigned char *)text,
+					     strlen(text));
+	rc = config_read_stream(rd);
+	yaml_parser_delete(&rd->parser);
+	free(rd);
+	return rc;
+}
+
+/* ------------------------------------------------------------ public API */
+
+/* Set row r from text: a scalar as is; a list as "[a, b]" (YAML) or "a,b". */
+static int
+config_row_set(const struct config_ctx *x, const struct config_row *r, const char *text)
+{
+	if (!config_is_list(r))
+		return config_set_scalar(x, r, 0, text, 0);
+	if (text[0] == '[')
+		return config_read(x, r, NULL, text);
+	return config_list_csv(x, r, text);
+}
+
+/* The table must agree with struct config: a wrong row is a bug. */
+static bool
+config_row_ok(const struct config_row *r)
+{
+	switch (r->type) {
+	case CONFIG_BOOL:
+		return r->size == sizeof(int);
+	case CONFIG_UINT:
+		return r->size == sizeof(uint32_t) && r->min <= r->max;
+	case CONFIG_STRING:
+		return r->size == CONFIG_MAX_STR;
+	case CONFIG_ENUM:
+		return r->size == CONFIG_MAX_STR && r->choices != NULL;
+	case CONFIG_STRLIST:
+		return r->size == CONFIG_MAX_LIST * CONFIG_MAX_STR;
+	case CONFIG_UINTLIST:
+		return r->size == CONFIG_MAX_LIST * sizeof(uint32_t);
+	}
+	return false;
+}
+
+void
+config_defaults(struct config *c)
+{
+	char err[512];
+	struct config_ctx x = {c, "default", false, err, sizeof(err)};
+
+	memset(c, 0, sizeof(*c));
+	for (size_t i = 0; i < CONFIG_N_ROWS; i++) {
+		const struct config_row *r = &config_rows[i];
+
+		if (!config_row_ok(r) || config_row_set(&x, r, r->def) < 0) {
+			fprintf(stderr, "darter: config.c: bad table row %s: %s\n", r->key,
+				config_row_ok(r) ? err : "type does not match the field");
+			abort(); /* an invariant: stays on in release builds */
+		}
+	}
+}
+
+/* Run a reader on a copy of *c and keep the result only if it succeeded. */
+static int
+config_read_copy(struct config *c, const char *name, FILE *f, const char *text, char *err,
+		 size_t errlen)
+{
+	struct config tmp = *c;
+	struct config_ctx x = {&tmp, name, true, err, errlen};
+	int rc = config_read(&x, NULL, f, text);
+
+	if (rc == 0)
+		*c = tmp;
 	return rc;
 }
 
 int
 config_load_string(struct config *c, const char *yaml, const char *name, char *err, size_t errlen)
 {
-	struct config_reader rd;
-	int rc;
-
-	memset(&rd, 0, sizeof(rd));
-	rd.c = c;
-	rd.e = (struct config_err){name, err, errlen};
-	if (!yaml_parser_initialize(&rd.parser)) {
-		snprintf(err, errlen, "%s: out of memory", name);
-		return -ENOMEM;
-	}
-	yaml_parser_set_input_string(&rd.parser, (const unsigned char *)yaml, strlen(yaml));
-	rc = config_read_stream(&rd);
-	yaml_parser_delete(&rd.parser);
-	return rc;
+	return config_read_copy(c, name, NULL, yaml, err, errlen);
 }
 
 int
 config_load(struct config *c, const char *path, char *err, size_t errlen)
 {
-	FILE *f = fopen(path, "rb");
-	char *text;
-	long n;
+	FILE *f = fopen(path, "r");
 	int rc;
 
 	if (f == NULL) {
@@ -480,40 +799,37 @@ config_load(struct config *c, const char *path, char *err, size_t errlen)
 		snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
 		return rc;
 	}
-	if (fseek(f, 0, SEEK_END) < 0 || (n = ftell(f)) < 0 || n > (1 << 20) ||
-	    fseek(f, 0, SEEK_SET) < 0 || (text = malloc((size_t)n + 1)) == NULL) {
-		fclose(f);
-		snprintf(err, errlen, "%s: cannot read (larger than 1 MiB?)", path);
-		return -EINVAL;
+	rc = config_read_copy(c, path, f, NULL, err, errlen);
+	if (rc < 0 && ferror(f)) {
+		rc = errno ? -errno : -EIO;
+		snprintf(err, errlen, "%s: cannot read: %s", path, strerror(-rc));
 	}
-	text[fread(text, 1, (size_t)n, f)] = '\0';
 	fclose(f);
-	{
-		const char *base = strrchr(path, '/');
-		rc = config_load_string(c, text, base ? base + 1 : path, err, errlen);
-	}
-	free(text);
 	return rc;
 }
 
 int
 config_set(struct config *c, const char *assignment, char *err, size_t errlen)
 {
-	struct config_err e = {"--set", err, errlen};
+	struct config tmp = *c;
+	struct config_ctx x = {&tmp, "--set", false, err, errlen};
 	const char *eq = strchr(assignment, '=');
-	char key[256];
+	char key[CONFIG_MAX_KEY];
 	const struct config_row *r;
+	bool exact = false;
 
-	if (eq == NULL || (size_t)(eq - assignment) >= sizeof(key))
-		return config_fail(&e, 0, assignment, "expected KEY=VALUE");
-	memcpy(key, assignment, (size_t)(eq - assignment));
-	key[eq - assignment] = '\0';
-	r = config_find(key);
-	if (r == NULL)
-		return config_fail(&e, 0, key, "unknown key");
-	if (config_is_list(r))
-		return config_set_csv(c, r, eq + 1, &e, 0);
-	return config_set_value(c, r, eq + 1, 0, &e, 0);
+	if (eq == NULL)
+		return config_fail(&x, 0, NULL, "expected KEY=VALUE, got '%s'", assignment);
+	snprintf(key, sizeof(key), "%.*s", (int)(eq - assignment), assignment);
+	r = config_match(key, &exact);
+	if (r == NULL || (size_t)(eq - assignment) >= sizeof(key))
+		return config_fail(&x, 0, key, "unknown key");
+	if (!exact)
+		return config_fail(&x, 0, key, "a section, not a key (e.g. %s)", r->key);
+	if (config_row_set(&x, r, eq + 1) < 0)
+		return -EINVAL;
+	*c = tmp;
+	return 0;
 }
 
 void
