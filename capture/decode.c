@@ -1,32 +1,92 @@
 /*
- * decode.c: one frame -> one flow key, bounds-checked at every layer.
+ * decode.c: one captured frame -> one flow key, bounds-checked at every layer.
  *
- * Layers are peeled in order: link (Ethernet with up to two VLAN tags,
- * PPPoE session, or another supported link type), IPv4 or IPv6 (with its
- * extension headers), then TCP/UDP/ICMP/ICMPv6 or any other protocol by
- * number. Every length is checked against the captured bytes before it is
- * read; every failure counts exactly one event and st->invalid once.
+ * How: layers are peeled in order, one short function each. The link layer
+ * (Ethernet with up to two VLAN tags, PPPoE session, BSD/OpenBSD loopback,
+ * PPP, Cisco HDLC, Linux SLL, raw IP) yields an L3 offset; IPv4 or IPv6
+ * (walking at most 8 extension headers) yields the protocol number and an
+ * L4 view; TCP, UDP, ICMP and ICMPv6 fill ports, flags and type/code, any
+ * other protocol is flowed by number with ports 0. Every length is checked
+ * against the captured bytes before the bytes are read; reads go byte by
+ * byte (no unaligned casts), so any alignment of `data` is fine.
  *
- * Not done here: tunnels (GRE, IPIP, VXLAN, Teredo are flowed as their
- * outer protocol), and fragments, which are counted and returned as
- * DECODE_FRAG without being attributed to a flow.
+ * Lengths: the L4 view ends at the IP total/payload length when the frame
+ * is longer (link padding is not payload) and at the captured bytes when it
+ * is shorter: a snaplen-cut packet still flows, counted as <ip>.trunc_pkt.
+ * A packet that cannot give a flow key counts st->invalid once and exactly
+ * one event, the one naming why (so trunc_pkt is not also counted then).
+ *
+ * Beyond the bare link types: PPPoE session frames (ethertype 0x8864) are
+ * decoded, PPP accepts protocol-field compression (RFC 1661) and Cisco HDLC
+ * frames in PPP-labelled captures, and DLT_NULL accepts either byte order
+ * (the header is in the byte order of the capturing host, as tcpdump reads
+ * it). An unsupported link type is counted as non-IP.
+ *
+ * Not done here: tunnels (GRE, IPIP, 6in4, Teredo, VXLAN are flowed as their
+ * outer protocol, ports 0); IP reassembly: a fragment (IPv4 MF/offset, IPv6
+ * fragment header with M/offset) is counted in st->frag, its addresses and
+ * protocol are filled, and DECODE_FRAG is returned without a flow. No
+ * checksums are verified.
  */
 #include "decode.h"
 
 #include <string.h>
 
-#define ETHERTYPE_IPV4	0x0800
-#define ETHERTYPE_IPV6	0x86dd
-#define ETHERTYPE_VLAN	0x8100
-#define ETHERTYPE_QINQ	0x88a8
-#define ETHERTYPE_QINQ9 0x9100
-#define ETHERTYPE_PPPOE 0x8864
-#define PPP_IPV4	0x0021
-#define PPP_IPV6	0x0057
+#define DECODE_UNLIKELY(x) __builtin_expect(!!(x), 0)
+
+#define ETHERTYPE_IPV4	    0x0800
+#define ETHERTYPE_IPV6	    0x86dd
+#define ETHERTYPE_VLAN	    0x8100
+#define ETHERTYPE_QINQ	    0x88a8
+#define ETHERTYPE_QINQ_OLD  0x9100
+#define ETHERTYPE_PPPOE_SES 0x8864
+
+#define PPP_IPV4 0x0021
+#define PPP_IPV6 0x0057
+
+#define ETH_HLEN	  14
+#define VLAN_HLEN	  4
+#define VLAN_MAX	  2
+#define PPPOE_HLEN	  6
+#define HDLC_HLEN	  4
+#define SLL_HLEN	  16
+#define AF_HLEN		  4
+#define IPV4_HLEN	  20
+#define IPV6_HLEN	  40
+#define IPV6_EXT_MIN	  8
+#define IPV6_EXT_MAX	  8 /* extension headers walked before giving up */
+#define TCP_HLEN	  20
+#define UDP_HLEN	  8
+#define ICMP_HLEN	  4
+#define IPV6_FRAG_HLEN	  8
+#define IPV4_FRAG_MASK	  0x3fff /* MF flag and fragment offset */
+#define IPV6_FRAG_MASK	  0xfff9 /* fragment offset and M flag */
+#define VLAN_VID_MASK	  0x0fff
+#define AF_BSD_INET	  2
+#define AF_LINUX_INET6	  10
+#define AF_NETBSD_INET6	  24
+#define AF_FREEBSD_INET6  28
+#define AF_DARWIN_INET6	  30
+#define HDLC_ADDR_UNICAST 0x0f
+#define HDLC_ADDR_MCAST	  0x8f
+
+#define PROTO_HOPOPTS  0
+#define PROTO_ICMP     1
+#define PROTO_TCP      6
+#define PROTO_UDP      17
+#define PROTO_ROUTING  43
+#define PROTO_FRAGMENT 44
+#define PROTO_AH       51
+#define PROTO_ICMPV6   58
+#define PROTO_DSTOPTS  60
+#define PROTO_MH       135
+#define PROTO_HIP      139
+#define PROTO_SHIM6    140
 
 const char *const decode_event_names[DECODE_EV_MAX] = {
 	[DECODE_EV_LINK_TRUNC] = "link.trunc_pkt",
 	[DECODE_EV_ETH_TRUNC] = "ethernet.pkt_too_small",
+	[DECODE_EV_UNKNOWN_ETHERTYPE] = "ethernet.unknown_ethertype",
 	[DECODE_EV_VLAN_TRUNC] = "vlan.trunc_pkt",
 	[DECODE_EV_VLAN_TOO_MANY] = "vlan.too_many_layers",
 	[DECODE_EV_IPV4_TRUNC] = "ipv4.pkt_too_small",
@@ -45,22 +105,30 @@ const char *const decode_event_names[DECODE_EV_MAX] = {
 	[DECODE_EV_UDP_BAD_LEN] = "udp.hlen_invalid",
 	[DECODE_EV_ICMPV4_TRUNC] = "icmpv4.pkt_too_small",
 	[DECODE_EV_ICMPV6_TRUNC] = "icmpv6.pkt_too_small",
-	[DECODE_EV_UNKNOWN_ETHERTYPE] = "ethernet.unknown_ethertype",
 };
 
+/* ------------------------------------------------------------ helpers */
+
 static inline uint16_t
-rd16(const uint8_t *p)
+decode_be16(const uint8_t *b)
 {
-	return (uint16_t)(p[0] << 8 | p[1]);
+	return (uint16_t)((unsigned)b[0] << 8 | b[1]);
 }
 
 static inline uint32_t
-rd32(const uint8_t *p)
+decode_be32(const uint8_t *b)
 {
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+	return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
 }
 
-static enum decode_result
+static inline uint32_t
+decode_le32(const uint8_t *b)
+{
+	return (uint32_t)b[3] << 24 | (uint32_t)b[2] << 16 | (uint32_t)b[1] << 8 | b[0];
+}
+
+/* The one way out for a malformed packet: one event, one invalid. */
+static __attribute__((cold, noinline)) enum decode_result
 decode_fail(struct decode_stats *st, enum decode_event ev)
 {
 	st->events[ev]++;
@@ -76,291 +144,410 @@ decode_non_ip(struct decode_stats *st)
 	return DECODE_NON_IP;
 }
 
-/* ------------------------------------------------------------------ L4 */
+/* ----------------------------------------------------------------- L4 */
 
+/* Protocols without ports (and fragments): the key is addresses + number. */
+static inline void
+decode_portless(struct decode_pkt *p, uint32_t len)
+{
+	p->sport = 0;
+	p->dport = 0;
+	p->tcp_flags = 0;
+	p->icmp_type = 0;
+	p->icmp_code = 0;
+	p->payload_len = len;
+}
+
+static enum decode_result
+decode_tcp(struct decode_pkt *p, const uint8_t *l4, uint32_t len, struct decode_stats *st)
+{
+	uint32_t hlen;
+
+	if (DECODE_UNLIKELY(len < TCP_HLEN))
+		return decode_fail(st, DECODE_EV_TCP_TRUNC);
+	hlen = (uint32_t)(l4[12] >> 4) * 4;
+	if (DECODE_UNLIKELY(hlen < TCP_HLEN))
+		return decode_fail(st, DECODE_EV_TCP_BAD_HLEN);
+	if (DECODE_UNLIKELY(hlen > len))
+		return decode_fail(st, DECODE_EV_TCP_TRUNC);
+	p->sport = decode_be16(l4);
+	p->dport = decode_be16(l4 + 2);
+	p->tcp_flags = l4[13];
+	p->icmp_type = 0;
+	p->icmp_code = 0;
+	p->payload_len = len - hlen;
+	st->tcp++;
+	return DECODE_FLOW;
+}
+
+static enum decode_result
+decode_udp(struct decode_pkt *p, const uint8_t *l4, uint32_t len, struct decode_stats *st)
+{
+	uint32_t ulen;
+
+	if (DECODE_UNLIKELY(len < UDP_HLEN))
+		return decode_fail(st, DECODE_EV_UDP_TRUNC);
+	ulen = decode_be16(l4 + 4);
+	if (DECODE_UNLIKELY(ulen < UDP_HLEN))
+		return decode_fail(st, DECODE_EV_UDP_BAD_LEN);
+	p->sport = decode_be16(l4);
+	p->dport = decode_be16(l4 + 2);
+	p->tcp_flags = 0;
+	p->icmp_type = 0;
+	p->icmp_code = 0;
+	/* a length beyond the view is a snaplen cut, not an error */
+	p->payload_len = (ulen < len ? ulen : len) - UDP_HLEN;
+	st->udp++;
+	return DECODE_FLOW;
+}
+
+/* ICMP and ICMPv6 share the first 4 bytes: type, code, checksum. */
+static enum decode_result
+decode_icmp(struct decode_pkt *p, const uint8_t *l4, uint32_t len, struct decode_stats *st)
+{
+	int v6 = p->proto == PROTO_ICMPV6;
+
+	if (DECODE_UNLIKELY(len < ICMP_HLEN))
+		return decode_fail(st, v6 ? DECODE_EV_ICMPV6_TRUNC : DECODE_EV_ICMPV4_TRUNC);
+	decode_portless(p, len - ICMP_HLEN);
+	p->icmp_type = l4[0];
+	p->icmp_code = l4[1];
+	if (v6)
+		st->icmpv6++;
+	else
+		st->icmpv4++;
+	return DECODE_FLOW;
+}
+
+/* l4 is the L4 view of len bytes for protocol p->proto. */
 static enum decode_result
 decode_l4(struct decode_pkt *p, const uint8_t *l4, uint32_t len, struct decode_stats *st)
 {
-	p->sport = p->dport = 0;
-	p->tcp_flags = p->icmp_type = p->icmp_code = 0;
 	switch (p->proto) {
-	case 6: {
-		uint32_t hlen;
-
-		if (len < 20)
-			return decode_fail(st, DECODE_EV_TCP_TRUNC);
-		hlen = (uint32_t)(l4[12] >> 4) * 4;
-		if (hlen < 20)
-			return decode_fail(st, DECODE_EV_TCP_BAD_HLEN);
-		if (hlen > len)
-			return decode_fail(st, DECODE_EV_TCP_TRUNC);
-		p->sport = rd16(l4);
-		p->dport = rd16(l4 + 2);
-		p->tcp_flags = l4[13];
-		p->payload_len = len - hlen;
-		st->tcp++;
-		return DECODE_FLOW;
-	}
-	case 17: {
-		uint32_t ulen;
-
-		if (len < 8)
-			return decode_fail(st, DECODE_EV_UDP_TRUNC);
-		ulen = rd16(l4 + 4);
-		if (ulen < 8)
-			return decode_fail(st, DECODE_EV_UDP_BAD_LEN);
-		p->sport = rd16(l4);
-		p->dport = rd16(l4 + 2);
-		p->payload_len = (ulen < len ? ulen : len) - 8;
-		st->udp++;
-		return DECODE_FLOW;
-	}
-	case 1:
-	case 58:
-		if (len < 4)
-			return decode_fail(st, p->proto == 1 ? DECODE_EV_ICMPV4_TRUNC
-							     : DECODE_EV_ICMPV6_TRUNC);
-		p->icmp_type = l4[0];
-		p->icmp_code = l4[1];
-		p->payload_len = len - 4;
-		if (p->proto == 1)
-			st->icmpv4++;
-		else
-			st->icmpv6++;
-		return DECODE_FLOW;
+	case PROTO_TCP:
+		return decode_tcp(p, l4, len, st);
+	case PROTO_UDP:
+		return decode_udp(p, l4, len, st);
+	case PROTO_ICMP:
+	case PROTO_ICMPV6:
+		return decode_icmp(p, l4, len, st);
 	default:
-		p->payload_len = len;
+		decode_portless(p, len);
 		st->other_ip++;
 		return DECODE_FLOW;
 	}
 }
 
-/* ------------------------------------------------------------------ L3 */
+/* --------------------------------------------------------------- IPv4 */
 
+/* The IPv4 header starts at d + off; d holds len captured bytes. */
 static enum decode_result
 decode_ipv4(struct decode_pkt *p, const uint8_t *d, uint32_t off, uint32_t len,
 	    struct decode_stats *st)
 {
 	const uint8_t *ip = d + off;
 	uint32_t avail = len - off, hlen, tlen;
+	int cut;
+	enum decode_result r;
 
-	if (avail < 20)
+	if (DECODE_UNLIKELY(avail < IPV4_HLEN))
 		return decode_fail(st, DECODE_EV_IPV4_TRUNC);
-	if (ip[0] >> 4 != 4)
+	if (DECODE_UNLIKELY(ip[0] >> 4 != 4))
 		return decode_fail(st, DECODE_EV_IPV4_BAD_VER);
 	hlen = (uint32_t)(ip[0] & 0x0f) * 4;
-	if (hlen < 20)
+	if (DECODE_UNLIKELY(hlen < IPV4_HLEN))
 		return decode_fail(st, DECODE_EV_IPV4_BAD_HLEN);
-	if (hlen > avail)
+	if (DECODE_UNLIKELY(hlen > avail))
 		return decode_fail(st, DECODE_EV_IPV4_TRUNC);
-	tlen = rd16(ip + 2);
-	if (tlen < hlen)
+	tlen = decode_be16(ip + 2);
+	if (DECODE_UNLIKELY(tlen < hlen))
 		return decode_fail(st, DECODE_EV_IPV4_BAD_LEN);
-	if (tlen > avail)
-		st->events[DECODE_EV_IPV4_TRUNC_PKT]++; /* snaplen: decode what we have */
-	else
-		avail = tlen; /* trim link padding */
+	cut = tlen > avail;
+	if (!cut)
+		avail = tlen; /* drop link padding */
 	st->ipv4++;
 	p->ip_version = 4;
 	p->proto = ip[9];
-	memset(p->src, 0, sizeof(p->src));
-	memset(p->dst, 0, sizeof(p->dst));
 	memcpy(p->src, ip + 12, 4);
+	memset(p->src + 4, 0, sizeof(p->src) - 4);
 	memcpy(p->dst, ip + 16, 4);
+	memset(p->dst + 4, 0, sizeof(p->dst) - 4);
 	p->l3_off = (uint16_t)off;
 	p->l4_off = (uint16_t)(off + hlen);
-	if (rd16(ip + 6) & 0x3fff) { /* MF or a fragment offset */
+	if (DECODE_UNLIKELY(decode_be16(ip + 6) & IPV4_FRAG_MASK)) {
+		decode_portless(p, avail - hlen);
 		st->frag++;
-		return DECODE_FRAG;
+		r = DECODE_FRAG;
+	} else {
+		r = decode_l4(p, ip + hlen, avail - hlen, st);
 	}
-	return decode_l4(p, ip + hlen, avail - hlen, st);
+	if (DECODE_UNLIKELY(cut) && r != DECODE_INVALID)
+		st->events[DECODE_EV_IPV4_TRUNC_PKT]++;
+	return r;
 }
 
-/* Walk IPv6 extension headers; *nh and *hoff advance past them. */
-static enum decode_result
-decode_ipv6_ext(const uint8_t *ip, uint32_t avail, uint8_t *nh, uint32_t *hoff,
-		struct decode_stats *st)
+/* --------------------------------------------------------------- IPv6 */
+
+static inline int
+decode_ipv6_is_ext(uint8_t nh)
 {
-	for (int n = 0;; n++) {
+	switch (nh) {
+	case PROTO_HOPOPTS:
+	case PROTO_ROUTING:
+	case PROTO_FRAGMENT:
+	case PROTO_AH:
+	case PROTO_DSTOPTS:
+	case PROTO_MH:
+	case PROTO_HIP:
+	case PROTO_SHIM6:
+		return 1;
+	default:
+		return 0; /* upper layer, ESP (50) or No Next Header (59) */
+	}
+}
+
+/* Length of the extension header at h (at least 8 bytes are there). */
+static inline uint32_t
+decode_ipv6_ext_len(uint8_t nh, const uint8_t *h)
+{
+	if (nh == PROTO_FRAGMENT)
+		return IPV6_FRAG_HLEN;
+	if (nh == PROTO_AH)
+		return ((uint32_t)h[1] + 2) * 4;
+	return ((uint32_t)h[1] + 1) * 8;
+}
+
+/*
+ * Walk the extension headers of the IPv6 packet at ip (view of len bytes),
+ * from *off with next header *nh; leave both at the upper layer. Returns
+ * DECODE_FLOW to go on, DECODE_FRAG (*nh, *off past the fragment header)
+ * or DECODE_INVALID.
+ */
+static enum decode_result
+decode_ipv6_exthdrs(const uint8_t *ip, uint32_t len, uint8_t *nh, uint32_t *off,
+		    struct decode_stats *st)
+{
+	for (unsigned n = 0; decode_ipv6_is_ext(*nh); n++) {
+		const uint8_t *h = ip + *off;
 		uint32_t elen;
 
-		switch (*nh) {
-		case 0:
-		case 43:
-		case 60:
-		case 135:
-		case 139:
-		case 140:
-		case 44:
-		case 51:
-			break;
-		default:
-			return DECODE_FLOW;
-		}
-		if (n == 8)
+		if (DECODE_UNLIKELY(n == IPV6_EXT_MAX))
 			return decode_fail(st, DECODE_EV_IPV6_EXTHDR_TOO_MANY);
-		if (*hoff + 8 > avail)
+		if (DECODE_UNLIKELY(len - *off < IPV6_EXT_MIN))
 			return decode_fail(st, DECODE_EV_IPV6_EXTHDR_TRUNC);
-		if (*nh == 44)
-			elen = 8;
-		else if (*nh == 51)
-			elen = ((uint32_t)ip[*hoff + 1] + 2) * 4;
-		else
-			elen = ((uint32_t)ip[*hoff + 1] + 1) * 8;
-		if (*hoff + elen > avail)
+		elen = decode_ipv6_ext_len(*nh, h);
+		if (DECODE_UNLIKELY(elen > len - *off))
 			return decode_fail(st, DECODE_EV_IPV6_EXTHDR_TRUNC);
-		if (*nh == 44 && (rd16(ip + *hoff + 2) & 0xfff9)) { /* offset or M flag */
-			*nh = ip[*hoff];
+		if (*nh == PROTO_FRAGMENT && (decode_be16(h + 2) & IPV6_FRAG_MASK)) {
+			*nh = h[0];
+			*off += elen;
 			st->frag++;
 			return DECODE_FRAG;
 		}
-		*nh = ip[*hoff];
-		*hoff += elen;
+		*nh = h[0]; /* an atomic fragment (offset 0, M 0) goes on */
+		*off += elen;
 	}
+	return DECODE_FLOW;
 }
 
+/* The IPv6 header starts at d + off; d holds len captured bytes. */
 static enum decode_result
 decode_ipv6(struct decode_pkt *p, const uint8_t *d, uint32_t off, uint32_t len,
 	    struct decode_stats *st)
 {
 	const uint8_t *ip = d + off;
-	uint32_t avail = len - off, plen, hoff = 40;
+	uint32_t avail = len - off, plen, hoff = IPV6_HLEN;
 	uint8_t nh;
+	int cut;
 	enum decode_result r;
 
-	if (avail < 40)
+	if (DECODE_UNLIKELY(avail < IPV6_HLEN))
 		return decode_fail(st, DECODE_EV_IPV6_TRUNC);
-	if (ip[0] >> 4 != 6)
+	if (DECODE_UNLIKELY(ip[0] >> 4 != 6))
 		return decode_fail(st, DECODE_EV_IPV6_BAD_VER);
-	plen = rd16(ip + 4);
-	if (plen + 40 > avail)
-		st->events[DECODE_EV_IPV6_TRUNC_PKT]++;
-	else if (plen != 0)
-		avail = plen + 40;
+	plen = decode_be16(ip + 4);
+	cut = plen + IPV6_HLEN > avail;
+	if (!cut && plen != 0) /* 0: jumbogram (or lying), use what was captured */
+		avail = plen + IPV6_HLEN;
 	st->ipv6++;
 	p->ip_version = 6;
 	memcpy(p->src, ip + 8, 16);
 	memcpy(p->dst, ip + 24, 16);
 	p->l3_off = (uint16_t)off;
 	nh = ip[6];
-	r = decode_ipv6_ext(ip, avail, &nh, &hoff, st);
+	r = decode_ipv6_exthdrs(ip, avail, &nh, &hoff, st);
+	if (DECODE_UNLIKELY(r == DECODE_INVALID))
+		return r;
 	p->proto = nh;
 	p->l4_off = (uint16_t)(off + hoff);
-	if (r != DECODE_FLOW)
-		return r;
-	return decode_l4(p, ip + hoff, avail - hoff, st);
+	if (DECODE_UNLIKELY(r == DECODE_FRAG))
+		decode_portless(p, avail - hoff);
+	else
+		r = decode_l4(p, ip + hoff, avail - hoff, st);
+	if (DECODE_UNLIKELY(cut) && r != DECODE_INVALID)
+		st->events[DECODE_EV_IPV6_TRUNC_PKT]++;
+	return r;
 }
 
+/* ---------------------------------------------------------- link layer */
+
+/* IP of the given version at d + off (off <= len). */
 static enum decode_result
 decode_ip(struct decode_pkt *p, const uint8_t *d, uint32_t off, uint32_t len, int version,
 	  struct decode_stats *st)
 {
-	if (version == 4)
-		return decode_ipv4(p, d, off, len, st);
-	return decode_ipv6(p, d, off, len, st);
+	if (version == 6)
+		return decode_ipv6(p, d, off, len, st);
+	return decode_ipv4(p, d, off, len, st);
 }
 
-/* ---------------------------------------------------------------- link */
+/* A PPP protocol field at d + off, then its payload (PPP and PPPoE). */
+static enum decode_result
+decode_ppp_proto(struct decode_pkt *p, const uint8_t *d, uint32_t off, uint32_t len,
+		 struct decode_stats *st)
+{
+	uint16_t proto;
 
+	if (DECODE_UNLIKELY(off >= len))
+		return decode_fail(st, DECODE_EV_LINK_TRUNC);
+	if (d[off] & 1) { /* protocol-field compression: one byte (RFC 1661) */
+		proto = d[off];
+		off += 1;
+	} else {
+		if (DECODE_UNLIKELY(len - off < 2))
+			return decode_fail(st, DECODE_EV_LINK_TRUNC);
+		proto = decode_be16(d + off);
+		off += 2;
+	}
+	if (proto == PPP_IPV4)
+		return decode_ip(p, d, off, len, 4, st);
+	if (proto == PPP_IPV6)
+		return decode_ip(p, d, off, len, 6, st);
+	return decode_non_ip(st);
+}
+
+/* The payload of an ethertype at d + off (off <= len). */
 static enum decode_result
 decode_ethertype(struct decode_pkt *p, const uint8_t *d, uint32_t off, uint32_t len, uint16_t type,
 		 struct decode_stats *st)
 {
-	if (type == ETHERTYPE_IPV4)
-		return decode_ip(p, d, off, len, 4, st);
-	if (type == ETHERTYPE_IPV6)
-		return decode_ip(p, d, off, len, 6, st);
-	if (type == ETHERTYPE_PPPOE) {
-		uint16_t proto;
-
-		if (off + 8 > len)
+	switch (type) {
+	case ETHERTYPE_IPV4:
+		return decode_ipv4(p, d, off, len, st);
+	case ETHERTYPE_IPV6:
+		return decode_ipv6(p, d, off, len, st);
+	case ETHERTYPE_PPPOE_SES:
+		if (DECODE_UNLIKELY(len - off < PPPOE_HLEN))
 			return decode_fail(st, DECODE_EV_LINK_TRUNC);
-		proto = rd16(d + off + 6);
-		if (proto == PPP_IPV4)
-			return decode_ip(p, d, off + 8, len, 4, st);
-		if (proto == PPP_IPV6)
-			return decode_ip(p, d, off + 8, len, 6, st);
+		return decode_ppp_proto(p, d, off + PPPOE_HLEN, len, st);
+	default:
+		return decode_non_ip(st);
 	}
-	return decode_non_ip(st);
+}
+
+static inline int
+decode_is_vlan(uint16_t type)
+{
+	return type == ETHERTYPE_VLAN || type == ETHERTYPE_QINQ || type == ETHERTYPE_QINQ_OLD;
 }
 
 static enum decode_result
-decode_ethernet(struct decode_pkt *p, const uint8_t *d, uint32_t len, struct decode_stats *st)
+decode_link_ethernet(struct decode_pkt *p, const uint8_t *d, uint32_t len, struct decode_stats *st)
 {
-	uint32_t off = 14;
+	uint32_t off = ETH_HLEN;
 	uint16_t type;
-	int tags = 0;
 
-	if (len < 14)
+	if (DECODE_UNLIKELY(len < ETH_HLEN))
 		return decode_fail(st, DECODE_EV_ETH_TRUNC);
 	st->ethernet++;
-	type = rd16(d + 12);
-	while (type == ETHERTYPE_VLAN || type == ETHERTYPE_QINQ || type == ETHERTYPE_QINQ9) {
-		if (tags == 2)
-			return decode_fail(st, DECODE_EV_VLAN_TOO_MANY);
-		if (off + 4 > len)
-			return decode_fail(st, DECODE_EV_VLAN_TRUNC);
-		p->vlan[tags++] = rd16(d + off) & 0x0fff;
-		type = rd16(d + off + 2);
-		off += 4;
-	}
-	if (tags)
+	type = decode_be16(d + 12);
+	if (decode_is_vlan(type)) {
 		st->vlan++;
+		for (unsigned n = 0; decode_is_vlan(type); n++) {
+			if (DECODE_UNLIKELY(n == VLAN_MAX))
+				return decode_fail(st, DECODE_EV_VLAN_TOO_MANY);
+			if (DECODE_UNLIKELY(len - off < VLAN_HLEN))
+				return decode_fail(st, DECODE_EV_VLAN_TRUNC);
+			p->vlan[n] = decode_be16(d + off) & VLAN_VID_MASK;
+			type = decode_be16(d + off + 2);
+			off += VLAN_HLEN;
+		}
+	}
 	return decode_ethertype(p, d, off, len, type, st);
 }
 
-/* PPP (optionally with address/control bytes); Cisco HDLC framing is accepted too. */
+/* Cisco HDLC: address, control, ethertype. */
 static enum decode_result
-decode_ppp(struct decode_pkt *p, const uint8_t *d, uint32_t len, struct decode_stats *st)
+decode_link_hdlc(struct decode_pkt *p, const uint8_t *d, uint32_t len, struct decode_stats *st)
 {
-	uint32_t off = 0;
-	uint16_t proto;
-
-	if (len < 4)
+	if (DECODE_UNLIKELY(len < HDLC_HLEN))
 		return decode_fail(st, DECODE_EV_LINK_TRUNC);
-	if (d[0] == 0x0f || d[0] == 0x8f) /* Cisco HDLC address in a PPP-labelled file */
-		return decode_ethertype(p, d, 4, len, rd16(d + 2), st);
-	if (d[0] == 0xff && d[1] == 0x03)
-		off = 2;
-	proto = rd16(d + off);
-	if (proto == PPP_IPV4)
-		return decode_ip(p, d, off + 2, len, 4, st);
-	if (proto == PPP_IPV6)
-		return decode_ip(p, d, off + 2, len, 6, st);
-	return decode_non_ip(st);
+	return decode_ethertype(p, d, HDLC_HLEN, len, decode_be16(d + 2), st);
 }
 
-/* BSD loopback: address family, host order (NULL) or network order (LOOP). */
+/*
+ * PPP, optionally with the 0xff 0x03 address/control bytes (0xff is never
+ * the first byte of a protocol). Captures labelled PPP may hold Cisco HDLC
+ * frames, recognised by their address byte (0x0f, 0x8f).
+ */
 static enum decode_result
-decode_af(struct decode_pkt *p, const uint8_t *d, uint32_t len, int net_order,
-	  struct decode_stats *st)
+decode_link_ppp(struct decode_pkt *p, const uint8_t *d, uint32_t len, struct decode_stats *st)
+{
+	if (len > 0 && (d[0] == HDLC_ADDR_UNICAST || d[0] == HDLC_ADDR_MCAST))
+		return decode_link_hdlc(p, d, len, st);
+	return decode_ppp_proto(p, d, len > 0 && d[0] == 0xff ? 2 : 0, len, st);
+}
+
+static enum decode_result
+decode_link_sll(struct decode_pkt *p, const uint8_t *d, uint32_t len, struct decode_stats *st)
+{
+	if (DECODE_UNLIKELY(len < SLL_HLEN))
+		return decode_fail(st, DECODE_EV_LINK_TRUNC);
+	return decode_ethertype(p, d, SLL_HLEN, len, decode_be16(d + 14), st);
+}
+
+/*
+ * BSD loopback: a 4-byte address family, network order for LOOP, the
+ * capturing host's order for NULL (either: AF values are below 2^16).
+ */
+static enum decode_result
+decode_link_af(struct decode_pkt *p, const uint8_t *d, uint32_t len, int net_order,
+	       struct decode_stats *st)
 {
 	uint32_t af;
 
-	if (len < 4)
+	if (DECODE_UNLIKELY(len < AF_HLEN))
 		return decode_fail(st, DECODE_EV_LINK_TRUNC);
-	af = rd32(d);
-	if (!net_order && af > 0xffff) /* written little-endian */
-		af = (uint32_t)d[0] | (uint32_t)d[1] << 8 | (uint32_t)d[2] << 16 |
-		     (uint32_t)d[3] << 24;
-	if (af == 2)
-		return decode_ip(p, d, 4, len, 4, st);
-	if (af == 10 || af == 24 || af == 28 || af == 30)
-		return decode_ip(p, d, 4, len, 6, st);
-	return decode_non_ip(st);
+	af = decode_be32(d);
+	if (!net_order && af > 0xffff)
+		af = decode_le32(d);
+	switch (af) {
+	case AF_BSD_INET:
+		return decode_ipv4(p, d, AF_HLEN, len, st);
+	case AF_LINUX_INET6:
+	case AF_NETBSD_INET6:
+	case AF_FREEBSD_INET6:
+	case AF_DARWIN_INET6:
+		return decode_ipv6(p, d, AF_HLEN, len, st);
+	default:
+		return decode_non_ip(st);
+	}
 }
 
+/*
+ * Raw IP: the version nibble decides; with no nibble (empty frame) or a
+ * bogus one, the link type's own version reports the error.
+ */
 static enum decode_result
-decode_raw(struct decode_pkt *p, const uint8_t *d, uint32_t len, struct decode_stats *st)
+decode_link_raw(struct decode_pkt *p, const uint8_t *d, uint32_t len, int version,
+		struct decode_stats *st)
 {
-	if (len < 1)
-		return decode_fail(st, DECODE_EV_LINK_TRUNC);
-	if (d[0] >> 4 == 4)
-		return decode_ip(p, d, 0, len, 4, st);
-	if (d[0] >> 4 == 6)
-		return decode_ip(p, d, 0, len, 6, st);
-	return decode_non_ip(st);
+	if (len > 0 && (d[0] >> 4 == 4 || d[0] >> 4 == 6))
+		version = d[0] >> 4;
+	return decode_ip(p, d, 0, len, version, st);
 }
+
+/* ------------------------------------------------------------- public */
 
 int
 decode_link_supported(int link)
@@ -388,30 +575,28 @@ decode_packet(struct decode_pkt *p, int link, const uint8_t *data, uint32_t len,
 {
 	st->pkts++;
 	st->bytes += len;
-	p->vlan[0] = p->vlan[1] = 0;
+	p->vlan[0] = 0;
+	p->vlan[1] = 0;
 	switch (link) {
 	case DECODE_LINK_ETHERNET:
-		return decode_ethernet(p, data, len, st);
+		return decode_link_ethernet(p, data, len, st);
 	case DECODE_LINK_NULL:
-		return decode_af(p, data, len, 0, st);
+		return decode_link_af(p, data, len, 0, st);
 	case DECODE_LINK_LOOP:
-		return decode_af(p, data, len, 1, st);
+		return decode_link_af(p, data, len, 1, st);
 	case DECODE_LINK_PPP:
 	case DECODE_LINK_PPP_SERIAL:
-		return decode_ppp(p, data, len, st);
+		return decode_link_ppp(p, data, len, st);
 	case DECODE_LINK_C_HDLC:
-		if (len < 4)
-			return decode_fail(st, DECODE_EV_LINK_TRUNC);
-		return decode_ethertype(p, data, 4, len, rd16(data + 2), st);
+		return decode_link_hdlc(p, data, len, st);
 	case DECODE_LINK_LINUX_SLL:
-		if (len < 16)
-			return decode_fail(st, DECODE_EV_LINK_TRUNC);
-		return decode_ethertype(p, data, 16, len, rd16(data + 14), st);
+		return decode_link_sll(p, data, len, st);
 	case DECODE_LINK_RAW:
 	case DECODE_LINK_IPV4:
+		return decode_link_raw(p, data, len, 4, st);
 	case DECODE_LINK_IPV6:
-		return decode_raw(p, data, len, st);
+		return decode_link_raw(p, data, len, 6, st);
 	default:
-		return decode_non_ip(st);
+		return decode_non_ip(st); /* unsupported: callers check first */
 	}
 }
