@@ -142,8 +142,8 @@ struct score_redis {
 	struct rconn_script *script;
 	struct score_slot *slots; /* redis_window of them */
 	struct score_slot *free;
-	bool up;	  /* false from a fallback (warned) to the next good reply */
-	bool warned_full; /* window full: warned once */
+	bool up;		      /* false from a fallback (warned) to the next good reply */
+	bool warned_full;	      /* window full: warned once */
 	bool log1p[SCORE_MAX_SPECS];  /* transform client side */
 	bool global[SCORE_MAX_SPECS]; /* head is the whole key */
 	char mode[2], eta[32], eta_min[32];
@@ -168,8 +168,8 @@ warn_down(struct score *s, const char *why)
 	if (!r->up)
 		return;
 	r->up = false;
-	LOG_WARN(SCORE_TAG, "redis %s:%u: %.200s; scoring locally until it answers", s->conf.redis_host,
-		 (unsigned)s->conf.redis_port, why);
+	LOG_WARN(SCORE_TAG, "redis %s:%u: %.200s; scoring locally until it answers",
+		 s->conf.redis_host, (unsigned)s->conf.redis_port, why);
 }
 
 /* Score b with the local copies and answer the record. */

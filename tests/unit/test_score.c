@@ -259,8 +259,8 @@ static void
 test_metrics(void **state)
 {
 	static const char *const specs[] = {
-		"bytes/global",	   "bytes_toserver/global", "bytes_toclient/global",
-		"pkts/global",	   "duration/global",	    "pcr/global",
+		"bytes/global", "bytes_toserver/global", "bytes_toclient/global",
+		"pkts/global",	"duration/global",	 "pcr/global",
 	};
 	struct score *s = new_local(specs, 6);
 	struct flow_record r = rec_v4("10.0.0.1", "10.0.0.2", 6, 40000, 443);
@@ -357,8 +357,8 @@ static void
 test_group_keys(void **state)
 {
 	static const char *const specs[] = {
-		"bytes/global",		 "bytes/app_proto",	    "bytes/dest_port", "bytes/proto",
-		"bytes/src_subnet:24,64", "bytes/dest_subnet:16,48",
+		"bytes/global", "bytes/app_proto",	  "bytes/dest_port",
+		"bytes/proto",	"bytes/src_subnet:24,64", "bytes/dest_subnet:16,48",
 	};
 	struct score *s = new_local(specs, 6);
 	struct flow_record r = rec_v4("10.1.2.3", "192.168.77.9", 6, 51000, 443);
@@ -415,8 +415,8 @@ test_subnet_prefixes(void **state)
 	assert_string_equal(D.r[1].group_key, "10.1.3.255/32");
 	assert_string_equal(D.r[2].group_key, "10.1.2.0/23");
 	assert_string_equal(D.r[3].group_key, "255.128.0.0/9");
-	r = rec_v6("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
-		   6, 2);
+	r = rec_v6("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
+		   "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", 6, 2);
 	score_one(s, &r, 4);
 	assert_string_equal(D.r[0].group_key, "::/0");
 	assert_string_equal(D.r[1].group_key, "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff/128");

@@ -201,9 +201,9 @@ static struct {
 	int phase;
 	uint64_t mark;
 	struct score_stats st;
-	bool layout;	  /* make_rec: only tcp/443 from 10.1.2.0/24, bytes both ways */
+	bool layout;	   /* make_rec: only tcp/443 from 10.1.2.0/24, bytes both ways */
 	struct mad ref[3]; /* layout: bytes, pcr, pkts fed in send order */
-	uint8_t *counts;  /* done calls per flow_id */
+	uint8_t *counts;   /* done calls per flow_id */
 	struct score_result (*keep)[N_SPECS_X];
 	unsigned keep_n[MAX_KEEP + 1];
 } T;
@@ -570,7 +570,8 @@ static void
 layout_check(void)
 {
 	static const char *const keys[3] = {PREFIX "bytes/dest_port:tcp/443",
-					    PREFIX "pcr/src_subnet:10.1.2.0/24", PREFIX "pkts/global"};
+					    PREFIX "pcr/src_subnet:10.1.2.0/24",
+					    PREFIX "pkts/global"};
 	const char *dbsize[] = {"DBSIZE"};
 
 	if (T.phase == 0 && T.answered == T.limit) {
@@ -586,9 +587,9 @@ layout_check(void)
 		for (int i = 0; i < 3; i++) {
 			const char *argv[] = {"HGETALL", keys[i]};
 
-			assert_int_equal(rconn_command(layout_c, hgetall_cb, &layout_h[i], 2, argv,
-						       NULL),
-					 0);
+			assert_int_equal(
+				rconn_command(layout_c, hgetall_cb, &layout_h[i], 2, argv, NULL),
+				0);
 		}
 		assert_int_equal(rconn_command(layout_c, hgetall_cb, &layout_h[3], 1, dbsize, NULL),
 				 0);
