@@ -29,7 +29,8 @@ static const char gen_usage[] =
 	"  darter-gen send --vdev DEV --file IN.pcap [--loops N] [--rate PPS|max] [--time S]\n"
 	"             [--lcore L] [--burst B] [--mem MB] [--lossless] [--quiet] [-- EAL ARGS]\n"
 	"\n"
-	"pcap: sizes are wire sizes with the FCS (64 B = 60 captured bytes); imix = 64:7,570:4,1518:1.\n"
+	"pcap: sizes are wire sizes with the FCS (64 B = 60 captured bytes); imix = "
+	"64:7,570:4,1518:1.\n"
 	"  --duration S: each flow spans S seconds (default 10); --concurrent C: at most C flows\n"
 	"  open at once (default: all), so C/S new flows per second. Outlier flows carry F times\n"
 	"  (default 10) the median byte volume; they are listed in OUT.pcap.outliers.\n"
@@ -229,8 +230,9 @@ gen_pcap_opt(int c, const char *arg, struct gen_pcap_opts *o)
 		return rc;
 	case OPT_SIZE:
 		if ((rc = gen_mix_parse(arg, &o->mix)) < 0)
-			fprintf(stderr, "darter-gen: --size %s: expected 64, imix, N (64..9018) "
-					"or N:W,N:W...\n",
+			fprintf(stderr,
+				"darter-gen: --size %s: expected 64, imix, N (64..9018) "
+				"or N:W,N:W...\n",
 				arg);
 		return rc;
 	case OPT_PROTO:
@@ -261,7 +263,8 @@ static int
 gen_pcap_check(struct gen_pcap_opts *o)
 {
 	if (o->out == NULL || o->flows == 0 || o->pkts_per_flow == 0) {
-		fprintf(stderr, "darter-gen pcap: OUT.pcap, --flows and --pkts-per-flow are needed\n");
+		fprintf(stderr,
+			"darter-gen pcap: OUT.pcap, --flows and --pkts-per-flow are needed\n");
 		return -EINVAL;
 	}
 	if (o->outliers > o->flows / 2) {

@@ -145,9 +145,9 @@ gen_pools(struct gen_load *l)
 		if (l->count[c] == 0)
 			continue;
 		snprintf(name, sizeof(name), "gen_%u", gen_rooms[c]);
-		l->pool[c] = rte_pktmbuf_pool_create(name, (unsigned)l->count[c], 0, 0,
-						     (uint16_t)(RTE_PKTMBUF_HEADROOM + gen_rooms[c]),
-						     (int)rte_socket_id());
+		l->pool[c] = rte_pktmbuf_pool_create(
+			name, (unsigned)l->count[c], 0, 0,
+			(uint16_t)(RTE_PKTMBUF_HEADROOM + gen_rooms[c]), (int)rte_socket_id());
 		if (l->pool[c] == NULL) {
 			fprintf(stderr, "darter-gen: pool of %" PRIu64 " x %u B: %s (try --mem)\n",
 				l->count[c], gen_rooms[c], rte_strerror(rte_errno));
@@ -197,9 +197,18 @@ gen_eal(const struct gen_send_opts *o, unsigned mem_mb)
 {
 	static char lcore[16], mem[16];
 	static char *argv[GEN_MAX_ARGS];
-	char *fixed[] = {"darter-gen", "-l",	       lcore,	     "-m",
-			 mem,	       "--no-huge",    "--no-pci",   "--no-shconf",
-			 "--no-telemetry", "--log-level=error", "--vdev", (char *)o->vdev};
+	char *fixed[] = {"darter-gen",
+			 "-l",
+			 lcore,
+			 "-m",
+			 mem,
+			 "--no-huge",
+			 "--no-pci",
+			 "--no-shconf",
+			 "--no-telemetry",
+			 "--log-level=error",
+			 "--vdev",
+			 (char *)o->vdev};
 	int argc = 0;
 
 	snprintf(lcore, sizeof(lcore), "%u", o->lcore);

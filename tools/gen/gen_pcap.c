@@ -101,8 +101,8 @@ struct gen_flow {
 	uint64_t idx;
 	uint64_t h; /* per-flow hash: every random choice derives from it */
 	uint64_t t0_ns;
-	uint32_t n;    /* packets */
-	uint32_t next; /* next packet to emit */
+	uint32_t n;		    /* packets */
+	uint32_t next;		    /* next packet to emit */
 	uint32_t last_j, last_size; /* outliers: trimmed size of packet last_j (0 = none) */
 	uint32_t seq[2];
 	uint16_t ipid[2];
@@ -119,8 +119,8 @@ struct gen_ctx {
 	uint8_t *outlier_bits;
 	uint64_t target; /* outlier byte volume */
 	uint64_t median;
-	uint64_t dur_ns;   /* --duration: flow i + concurrent starts dur_ns after flow i */
-	uint64_t span_ns;  /* first to last packet of a flow: a little under dur_ns */
+	uint64_t dur_ns;  /* --duration: flow i + concurrent starts dur_ns after flow i */
+	uint64_t span_ns; /* first to last packet of a flow: a little under dur_ns */
 	uint8_t payload[GEN_PAYLOAD_MAX];
 	uint32_t psum[GEN_PAYLOAD_MAX + 1]; /* ones-complement sums of payload prefixes */
 	FILE *fp;
@@ -733,7 +733,8 @@ gen_ctx_init(struct gen_ctx *c, const struct gen_pcap_opts *o)
 	memset(c, 0, sizeof(*c));
 	c->o = o;
 	c->dur_ns = (uint64_t)(o->duration * 1e9);
-	/* End half a start interval (at most 1 ms) early: flow i is over before flow i + C starts. */
+	/* End half a start interval (at most 1 ms) early: flow i is over before flow i + C starts.
+	 */
 	half = c->dur_ns / o->concurrent / 2;
 	c->span_ns = c->dur_ns - (half < 1000000 ? half : 1000000);
 	gen_mix_odds(c);
