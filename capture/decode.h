@@ -98,6 +98,7 @@ struct decode_pkt {
 	uint16_t l3_off; /* offsets into the frame */
 	uint16_t l4_off;
 	uint32_t payload_len; /* L4 payload bytes present (bounded by capture) */
+	uint8_t tunnel;	      /* enum flow_record_tunnel: the tunnel peeled off, or NONE */
 };
 
 /* TCP flag bits, as on the wire. */

@@ -12,6 +12,8 @@
 
 #include <stdint.h>
 
+#include "appid.h"
+
 /* EVE flow.state */
 enum flow_record_state {
 	FLOW_RECORD_STATE_NEW,	       /* packets seen one way only */
@@ -24,6 +26,16 @@ enum flow_record_reason {
 	FLOW_RECORD_REASON_TIMEOUT,  /* idle timeout for its protocol and state */
 	FLOW_RECORD_REASON_FORCED,   /* evicted: table full, or TCP port reuse */
 	FLOW_RECORD_REASON_SHUTDOWN, /* still open at end of capture or exit */
+	FLOW_RECORD_REASON_ACTIVE,   /* interim: open past the active timeout; counters so far */
+};
+
+/* The tunnel that carried the flow (the record holds the inner flow). */
+enum flow_record_tunnel {
+	FLOW_RECORD_TUNNEL_NONE,
+	FLOW_RECORD_TUNNEL_IPIP, /* IPv4 or IPv6 inside IPv4 or IPv6 (4in4, 6in4, 4in6, 6in6) */
+	FLOW_RECORD_TUNNEL_GRE,
+	FLOW_RECORD_TUNNEL_VXLAN,
+	FLOW_RECORD_TUNNEL_TEREDO,
 };
 
 /* EVE tcp.state (Suricata's TCP session states) */
@@ -69,7 +81,9 @@ struct flow_record {
 	uint8_t icmp_code;
 	uint8_t resp_icmp_type; /* ICMP: first reply's type/code */
 	uint8_t resp_icmp_code;
-	uint8_t flags; /* FLOW_RECORD_F_* */
+	uint8_t flags;		 /* FLOW_RECORD_F_* */
+	uint8_t tunnel;		 /* enum flow_record_tunnel */
+	struct appid_result app; /* nDPI's answer; how == APPID_HOW_NONE: not classified */
 };
 
 #endif

@@ -318,6 +318,7 @@ static const struct eve_name eve_reason_names[] = {
 	EVE_N(FLOW_RECORD_REASON_TIMEOUT, "timeout"),
 	EVE_N(FLOW_RECORD_REASON_FORCED, "forced"),
 	EVE_N(FLOW_RECORD_REASON_SHUTDOWN, "shutdown"),
+	EVE_N(FLOW_RECORD_REASON_ACTIVE, "active"),
 };
 
 /* tcp.state, by enum flow_record_tcp_state (Suricata's StreamTcpStateAsString) */
