@@ -27,6 +27,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -44,6 +45,7 @@ enum config_type {
 	CONFIG_ENUM,	 /* a STRING among choices, stored as spelled there */
 	CONFIG_STRLIST,	 /* char[CONFIG_MAX_LIST][CONFIG_MAX_STR] + unsigned count */
 	CONFIG_UINTLIST, /* uint32_t[CONFIG_MAX_LIST] + unsigned count, each in min..max */
+	CONFIG_DOUBLE,	 /* double in dmin..dmax, finite, decimal or exponent notation */
 };
 
 #define CONFIG_POW2	0x1 /* UINT: a power of two */
@@ -57,6 +59,7 @@ struct config_row {
 	size_t n_off;	     /* lists: offsetof the unsigned count */
 	const char *def;     /* default, as written in conf/darter.yaml */
 	uint32_t min, max;   /* UINT and UINTLIST entries */
+	double dmin, dmax;   /* DOUBLE */
 	unsigned flags;	     /* CONFIG_POW2, CONFIG_NONEMPTY */
 	const char *choices; /* ENUM: "a, b, c" */
 	const char *doc;
@@ -74,6 +77,16 @@ struct config_row {
 	{                                                                                          \
 		.key = k, .type = CONFIG_UINT, .off = OFF(f), .size = SIZE(f), .def = d,           \
 		.min = lo, .max = hi, .flags = fl, .doc = text " (" #lo ".." #hi ")"               \
+	}
+#define ROW_DOUBLE(k, f, d, lo, hi, text)                                                          \
+	{                                                                                          \
+		.key = k, .type = CONFIG_DOUBLE, .off = OFF(f), .size = SIZE(f), .def = d,         \
+		.dmin = lo, .dmax = hi, .doc = text " (" #lo ".." #hi ")"                          \
+	}
+#define ROW_ENUM(k, f, d, ch, text)                                                                \
+	{                                                                                          \
+		.key = k, .type = CONFIG_ENUM, .off = OFF(f), .size = SIZE(f), .def = d,           \
+		.choices = ch, .doc = text                                                         \
 	}
 #define ROW_STRING(k, f, d, text)                                                                  \
 	{                                                                                          \
@@ -149,6 +162,52 @@ static const struct config_row config_rows[] = {
 	ROW_STRING("outputs.eve.filename", eve_filename, "eve.json",
 		   "EVE file name, relative to the log directory"),
 	ROW_BOOL("outputs.eve.stats", stats_enabled, "yes", "append a stats event at exit"),
+	ROW_BOOL("outputs.eve.community-id", community_id, "yes",
+		 "add the Community ID (v1) of each flow"),
+	ROW_UINT("outputs.eve.community-id-seed", community_id_seed, "0", 0, 65535, 0,
+		 "seed of the Community ID hash; sensors compared must share it"),
+	ROW_BOOL("outputs.outliers.enabled", outliers_enabled, "yes",
+		 "also write each outlier flow as an alert-style event to its own file"),
+	ROW_STRING("outputs.outliers.filename", outliers_filename, "outliers.json",
+		   "outlier file name, relative to the log directory"),
+
+	ROW_BOOL("mad.enabled", mad_enabled, "yes", "score every flow record with the MAD core"),
+	ROW_STRLIST("mad.specs", mad_specs, n_mad_specs, "[bytes/global]",
+		    "what to score: metric/group[:prefix4[,prefix6]] pairs"),
+	ROW_ENUM("mad.preset", mad_preset, "darter", "darter, compat",
+		 "darter: the options below; compat: Dragonfly MLE's analyzer exactly"),
+	ROW_ENUM("mad.transform", mad_transform, "log1p", "log1p, none",
+		 "estimate on log1p(value) (heavy-tailed sizes) or on the value"),
+	ROW_ENUM("mad.step", mad_step, "relative", "relative, absolute",
+		 "step size: a fraction of the current MAD, or a fixed amount"),
+	ROW_DOUBLE("mad.eta", mad_eta, "0.001", 0.0, 1000000.0,
+		   "step: fraction of the MAD (relative, at most 0.1) or amount (absolute)"),
+	ROW_DOUBLE("mad.eta-min", mad_eta_min, "0.000001", 0.0, 1000000.0,
+		   "least relative step, in transformed units"),
+	ROW_UINT("mad.burn-in", mad_burn_in, "1000", 0, 100000000, 0,
+		 "values an estimator learns from before it reports outliers"),
+	ROW_DOUBLE("mad.threshold", mad_threshold, "3.5", 0.0, 1000000.0,
+		   "outlier when the modified z-score exceeds this"),
+	ROW_BOOL("mad.two-sided", mad_two_sided, "no",
+		 "flag values far below the median too (no: upper tail only)"),
+	ROW_UINT("mad.max-groups", mad_max_groups, "65536", 1, 16777216, 0,
+		 "estimators per worker (groups beyond are counted, not scored)"),
+	ROW_ENUM("mad.store", mad_store, "local", "local, redis",
+		 "estimator state: in the worker, or in Redis shared by workers and sensors"),
+	ROW_STRING("mad.redis.host", mad_redis_host, "127.0.0.1", "Redis address (numeric)"),
+	ROW_UINT("mad.redis.port", mad_redis_port, "6379", 1, 65535, 0, "Redis port"),
+	ROW_UINT("mad.redis.timeout-ms", mad_redis_timeout_ms, "2000", 1, 600000, 0,
+		 "a reply later than this counts as a failure; the record is scored locally"),
+	ROW_UINT("mad.redis.window", mad_redis_window, "4096", 1, 1048576, 0,
+		 "EVALSHA calls in flight per worker; beyond, records are scored locally"),
+	ROW_STRING("mad.redis.prefix", mad_redis_prefix,
+		   "darter:mad:", "prefix of the Redis hash keys"),
+	ROW_BOOL("mad.snapshot.enabled", mad_snapshot, "yes",
+		 "save local estimators at exit and load them at start"),
+	ROW_STRING("mad.snapshot.file", mad_snapshot_file, "mad-state",
+		   "snapshot file, relative to the log directory (one per worker: .N appended)"),
+	ROW_UINT("mad.snapshot.interval", mad_snapshot_interval, "300", 0, 86400, 0,
+		 "seconds between snapshots while running; 0: only at exit"),
 };
 
 #define CONFIG_N_ROWS  (sizeof(config_rows) / sizeof(config_rows[0]))
@@ -299,6 +358,28 @@ config_set_uint(const struct config_ctx *x, const struct config_row *r, unsigned
 	return 0;
 }
 
+static int
+config_set_double(const struct config_ctx *x, const struct config_row *r, const char *s,
+		  size_t line)
+{
+	double *out = config_field(x->c, r);
+	char *end;
+	double v;
+
+	/* Decimal only: strtod alone would also take hex, "inf", "nan" and spaces. */
+	if (*s == '\0' || s[strspn(s, "0123456789+-.eE")] != '\0')
+		return config_fail(x, line, r->key, "expected a number, got '%s'", s);
+	errno = 0;
+	v = strtod(s, &end);
+	if (*end != '\0' || errno != 0 || !isfinite(v))
+		return config_fail(x, line, r->key, "expected a number, got '%s'", s);
+	if (v < r->dmin || v > r->dmax)
+		return config_fail(x, line, r->key, "%s is out of range %g..%g", s, r->dmin,
+				   r->dmax);
+	*out = v;
+	return 0;
+}
+
 /* One string value (or list entry idx); the slot is zero-filled first. */
 static int
 config_set_string(const struct config_ctx *x, const struct config_row *r, unsigned idx,
@@ -355,6 +436,8 @@ config_set_scalar(const struct config_ctx *x, const struct config_row *r, unsign
 		return config_set_string(x, r, idx, s, line);
 	case CONFIG_ENUM:
 		return config_set_enum(x, r, s, line);
+	case CONFIG_DOUBLE:
+		return config_set_double(x, r, s, line);
 	}
 	return config_fail(x, line, r->key, "bad row type %d", (int)r->type);
 }
@@ -489,6 +572,8 @@ config_what(const struct config_row *r, char *buf, size_t len)
 		return "yes or no";
 	case CONFIG_UINT:
 		return "an unsigned integer";
+	case CONFIG_DOUBLE:
+		return "a number";
 	case CONFIG_ENUM:
 		snprintf(buf, len, "one of %s", r->choices);
 		return buf;
@@ -746,6 +831,8 @@ config_row_ok(const struct config_row *r)
 		return r->size == CONFIG_MAX_LIST * CONFIG_MAX_STR;
 	case CONFIG_UINTLIST:
 		return r->size == CONFIG_MAX_LIST * sizeof(uint32_t);
+	case CONFIG_DOUBLE:
+		return r->size == sizeof(double) && r->dmin <= r->dmax;
 	}
 	return false;
 }

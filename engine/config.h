@@ -48,9 +48,36 @@ struct config {
 	unsigned n_worker_cpus;
 
 	/* outputs */
-	int eve_enabled;		   /* outputs.eve.enabled */
-	char eve_filename[CONFIG_MAX_STR]; /* outputs.eve.filename, relative to log dir */
-	int stats_enabled;		   /* outputs.eve.stats: final stats event */
+	int eve_enabled;			/* outputs.eve.enabled */
+	char eve_filename[CONFIG_MAX_STR];	/* outputs.eve.filename, relative to log dir */
+	int stats_enabled;			/* outputs.eve.stats: final stats event */
+	int community_id;			/* outputs.eve.community-id */
+	uint32_t community_id_seed;		/* outputs.eve.community-id-seed */
+	int outliers_enabled;			/* outputs.outliers.enabled */
+	char outliers_filename[CONFIG_MAX_STR]; /* outputs.outliers.filename */
+
+	/* mad: the MAD core on the workers (engine/score.h) */
+	int mad_enabled;				 /* mad.enabled */
+	char mad_specs[CONFIG_MAX_LIST][CONFIG_MAX_STR]; /* mad.specs: "metric/group" */
+	unsigned n_mad_specs;
+	char mad_preset[CONFIG_MAX_STR];    /* mad.preset: darter, compat */
+	char mad_transform[CONFIG_MAX_STR]; /* mad.transform: log1p, none */
+	char mad_step[CONFIG_MAX_STR];	    /* mad.step: relative, absolute */
+	double mad_eta;			    /* mad.eta */
+	double mad_eta_min;		    /* mad.eta-min */
+	uint32_t mad_burn_in;		    /* mad.burn-in */
+	double mad_threshold;		    /* mad.threshold */
+	int mad_two_sided;		    /* mad.two-sided */
+	uint32_t mad_max_groups;	    /* mad.max-groups */
+	char mad_store[CONFIG_MAX_STR];	    /* mad.store: local, redis */
+	char mad_redis_host[CONFIG_MAX_STR];
+	uint32_t mad_redis_port;
+	uint32_t mad_redis_timeout_ms;
+	uint32_t mad_redis_window;
+	char mad_redis_prefix[CONFIG_MAX_STR];
+	int mad_snapshot;			/* mad.snapshot.enabled */
+	char mad_snapshot_file[CONFIG_MAX_STR]; /* relative to the log directory */
+	uint32_t mad_snapshot_interval;		/* seconds; 0: at exit only */
 };
 
 /* Fill every key with its default. */

@@ -232,12 +232,36 @@ static const char *const all_keys[] = {
 	"outputs.eve.enabled",
 	"outputs.eve.filename",
 	"outputs.eve.stats",
+	"outputs.eve.community-id",
+	"outputs.eve.community-id-seed",
+	"outputs.outliers.enabled",
+	"outputs.outliers.filename",
+	"mad.enabled",
+	"mad.specs",
+	"mad.preset",
+	"mad.transform",
+	"mad.step",
+	"mad.eta",
+	"mad.eta-min",
+	"mad.burn-in",
+	"mad.threshold",
+	"mad.two-sided",
+	"mad.max-groups",
+	"mad.store",
+	"mad.redis.host",
+	"mad.redis.port",
+	"mad.redis.timeout-ms",
+	"mad.redis.window",
+	"mad.redis.prefix",
+	"mad.snapshot.enabled",
+	"mad.snapshot.file",
+	"mad.snapshot.interval",
 };
 #define N_KEYS (sizeof(all_keys) / sizeof(all_keys[0]))
 
 struct key_list {
-	const char *key[64];
-	const char *doc[64];
+	const char *key[128];
+	const char *doc[128];
 	size_t n;
 };
 
@@ -246,7 +270,7 @@ collect_key(void *arg, const char *key, const char *doc)
 {
 	struct key_list *l = arg;
 
-	assert_true(l->n < 64);
+	assert_true(l->n < 128);
 	l->key[l->n] = key;
 	l->doc[l->n] = doc;
 	l->n++;
@@ -421,6 +445,36 @@ test_uint_junk(void **state)
 		     "x.yaml:2: capture.burst: expected an unsigned integer, got nothing");
 	expect_set_error("capture.burst=",
 			 "--set: capture.burst: expected an unsigned integer, got ''");
+}
+
+/* Numbers: decimal and exponent forms; hex, inf, nan, junk and range refused. */
+static void
+test_double_forms(void **state)
+{
+	static const char *const junk[] = {"abc", "0x10", "inf", "nan", "1.5x", "1e999", "--1"};
+	static const struct {
+		const char *text;
+		double want;
+	} good[] = {{"3.5", 3.5}, {"0", 0.0}, {"1e-3", 0.001}, {"+2.25", 2.25}, {"7", 7.0}};
+	char reason[128];
+	struct config c;
+	char err[ERRLEN];
+	(void)state;
+
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		char set[64];
+
+		config_defaults(&c);
+		snprintf(set, sizeof(set), "mad.threshold=%s", good[i].text);
+		assert_int_equal(config_set(&c, set, err, sizeof(err)), 0);
+		assert_true(c.mad_threshold == good[i].want);
+	}
+	for (size_t i = 0; i < sizeof(junk) / sizeof(junk[0]); i++) {
+		snprintf(reason, sizeof(reason), "expected a number, got '%s'", junk[i]);
+		expect_value_error("mad.threshold", junk[i], reason);
+	}
+	expect_value_error("mad.threshold", "-1", "-1 is out of range 0..1e+06");
+	expect_error("mad:\n  eta: fast\n", "x.yaml:2: mad.eta: expected a number, got 'fast'");
 }
 
 static void
@@ -1189,6 +1243,7 @@ main(void)
 		cmocka_unit_test(test_uint_forms),
 		cmocka_unit_test(test_uint_junk),
 		cmocka_unit_test(test_uint_out_of_range),
+		cmocka_unit_test(test_double_forms),
 		cmocka_unit_test(test_uint_limits_accepted),
 		cmocka_unit_test(test_ring_size_power_of_two),
 		cmocka_unit_test(test_log_level),
