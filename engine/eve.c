@@ -36,11 +36,16 @@
  * (Suricata's fallback for a reason), an unknown tcp.state is left out
  * (as Suricata does); the schema rejects both, so e2e runs catch them.
  *
- * Not done here: I/O, allocation, app_proto and community_id (not in the
- * record yet), string escaping of record fields (none can need it).
+ * The caller adds what the record does not hold: the Community ID and
+ * the MAD core's evidence (struct eve_flow_extra). Numbers that are not
+ * integers (MAD evidence) are printed with %.9g, non-finite ones as null.
+ *
+ * Not done here: I/O, allocation.
  */
 #include <assert.h>
+#include <math.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <string.h>
 #include <time.h>
@@ -97,6 +102,41 @@ eve_out_done(const struct eve_out *o, const char *buf)
 /* ------------------------------------------------------------------ */
 /* Numbers, addresses, times                                           */
 /* ------------------------------------------------------------------ */
+
+static void eve_escaped(struct eve_out *o, const char *s, size_t n);
+
+/* A JSON number with 9 significant digits; null when not finite. */
+static void
+eve_double(struct eve_out *o, double v)
+{
+	char tmp[32];
+	int n;
+
+	if (!isfinite(v)) {
+		EVE_LIT(o, "null");
+		return;
+	}
+	n = snprintf(tmp, sizeof(tmp), "%.9g", v);
+	eve_put(o, tmp, (size_t)n);
+}
+
+static void
+eve_bool(struct eve_out *o, int v)
+{
+	if (v)
+		EVE_LIT(o, "true");
+	else
+		EVE_LIT(o, "false");
+}
+
+/* "s" with s escaped, from a NUL-terminated field of at most max bytes */
+static void
+eve_string(struct eve_out *o, const char *s, size_t max)
+{
+	EVE_LIT(o, "\"");
+	eve_escaped(o, s, strnlen(s, max));
+	EVE_LIT(o, "\"");
+}
 
 #define EVE_D10(t) t "0" t "1" t "2" t "3" t "4" t "5" t "6" t "7" t "8" t "9"
 /* "00" "01" ... "99": two decimal digits per lookup */
@@ -449,6 +489,19 @@ eve_flow_tuple(struct eve_out *o, const struct flow_record *r)
 		eve_flow_icmp(o, r);
 }
 
+/* "app_proto": nDPI's name, or "failed" when it gave up knowing nothing (as Suricata) */
+static void
+eve_flow_app_proto(struct eve_out *o, const struct flow_record *r)
+{
+	if (r->app.how == APPID_HOW_NONE || r->app.name[0] == '\0')
+		return;
+	EVE_LIT(o, ",\"app_proto\":");
+	if (r->app.how == APPID_HOW_UNKNOWN)
+		EVE_LIT(o, "\"failed\"");
+	else
+		eve_string(o, r->app.name, sizeof(r->app.name));
+}
+
 /* "flow":{...}: counters, times, age, state, reason, alerted */
 static void
 eve_flow_object(struct eve_out *o, const struct flow_record *r, const char *end)
@@ -502,8 +555,106 @@ eve_flow_tcp(struct eve_out *o, const struct flow_record *r)
 	EVE_LIT(o, "}");
 }
 
+/* One MAD evidence object: {"metric":..,"group":..,"key":..,"value":..,...} */
+static void
+eve_score(struct eve_out *o, const struct score_result *s)
+{
+	const char *metric = score_metric_name(s->metric), *group = score_group_name(s->group);
+
+	EVE_LIT(o, "{\"metric\":");
+	eve_string(o, metric, strlen(metric));
+	EVE_LIT(o, ",\"group\":");
+	eve_string(o, group, strlen(group));
+	EVE_LIT(o, ",\"key\":");
+	eve_string(o, s->group_key, sizeof(s->group_key));
+	EVE_LIT(o, ",\"value\":");
+	eve_double(o, s->value);
+	EVE_LIT(o, ",\"median\":");
+	eve_double(o, s->median);
+	EVE_LIT(o, ",\"mad\":");
+	eve_double(o, s->mad);
+	EVE_LIT(o, ",\"n\":");
+	eve_u64(o, s->n);
+	EVE_LIT(o, ",\"score\":");
+	eve_double(o, s->score);
+	EVE_LIT(o, ",\"zscore\":");
+	eve_double(o, s->zscore);
+	EVE_LIT(o, ",\"threshold\":");
+	eve_double(o, s->threshold);
+	EVE_LIT(o, ",\"outlier\":");
+	eve_bool(o, s->outlier);
+	EVE_LIT(o, ",\"burn_in\":");
+	eve_bool(o, s->burn_in);
+	EVE_LIT(o, "}");
+}
+
+static const char *const eve_tunnel_names[] = {
+	[FLOW_RECORD_TUNNEL_IPIP] = "ipip",
+	[FLOW_RECORD_TUNNEL_GRE] = "gre",
+	[FLOW_RECORD_TUNNEL_VXLAN] = "vxlan",
+	[FLOW_RECORD_TUNNEL_TEREDO] = "teredo",
+};
+
+static const char *const eve_app_how_names[] = {
+	[APPID_HOW_DPI] = "dpi",
+	[APPID_HOW_GUESS] = "guess",
+	[APPID_HOW_UNKNOWN] = "unknown",
+};
+
+/* darter's nDPI details: application, category, how it was named */
+static void
+eve_darter_app(struct eve_out *o, const struct appid_result *a)
+{
+	if (a->how == APPID_HOW_NONE || a->how >= EVE_NELEM(eve_app_how_names))
+		return;
+	if (a->app[0] != '\0') {
+		EVE_LIT(o, ",\"app\":");
+		eve_string(o, a->app, sizeof(a->app));
+	}
+	if (a->category[0] != '\0') {
+		EVE_LIT(o, ",\"app_category\":");
+		eve_string(o, a->category, sizeof(a->category));
+	}
+	EVE_LIT(o, ",\"app_how\":\"");
+	eve_put(o, eve_app_how_names[a->how], strlen(eve_app_how_names[a->how]));
+	EVE_LIT(o, "\"");
+}
+
+/* "darter":{...}: lcore, tunnel, nDPI details, MAD evidence */
+static void
+eve_darter(struct eve_out *o, const struct flow_record *r, const struct eve_flow_extra *x)
+{
+	EVE_LIT(o, ",\"darter\":{\"lcore\":");
+	eve_u64(o, r->lcore);
+	if (r->tunnel != FLOW_RECORD_TUNNEL_NONE && r->tunnel < EVE_NELEM(eve_tunnel_names)) {
+		EVE_LIT(o, ",\"tunnel\":\"");
+		eve_put(o, eve_tunnel_names[r->tunnel], strlen(eve_tunnel_names[r->tunnel]));
+		EVE_LIT(o, "\"");
+	}
+	eve_darter_app(o, &r->app);
+	if (x != NULL && x->n_scores > 0) {
+		EVE_LIT(o, ",\"mad\":[");
+		for (unsigned i = 0; i < x->n_scores; i++) {
+			if (i > 0)
+				EVE_LIT(o, ",");
+			eve_score(o, &x->scores[i]);
+		}
+		EVE_LIT(o, "]");
+	}
+	EVE_LIT(o, "}");
+}
+
+static void
+eve_community_id(struct eve_out *o, const struct eve_flow_extra *x)
+{
+	if (x == NULL || x->community_id == NULL)
+		return;
+	EVE_LIT(o, ",\"community_id\":");
+	eve_string(o, x->community_id, strlen(x->community_id));
+}
+
 size_t
-eve_format_flow(char *buf, size_t cap, const struct flow_record *r)
+eve_format_flow(char *buf, size_t cap, const struct flow_record *r, const struct eve_flow_extra *x)
 {
 	struct eve_out o;
 	char end[32];
@@ -514,12 +665,59 @@ eve_format_flow(char *buf, size_t cap, const struct flow_record *r)
 	eve_out_init(&o, buf, cap);
 	eve_flow_head(&o, r, end);
 	eve_flow_tuple(&o, r);
+	eve_flow_app_proto(&o, r);
+	eve_community_id(&o, x);
 	eve_flow_object(&o, r, end);
 	if (r->proto == IPPROTO_TCP)
 		eve_flow_tcp(&o, r);
+	eve_darter(&o, r, x);
+	EVE_LIT(&o, "}\n");
+	return eve_out_done(&o, buf);
+}
+
+/* "alert":{...} for a MAD outlier: one signature per (metric, group) */
+static void
+eve_outlier_alert(struct eve_out *o, const struct score_result *s)
+{
+	const char *metric = score_metric_name(s->metric), *group = score_group_name(s->group);
+
+	EVE_LIT(o, ",\"alert\":{\"action\":\"allowed\",\"gid\":");
+	eve_u64(o, EVE_OUTLIER_GID);
+	EVE_LIT(o, ",\"signature_id\":");
+	eve_u64(o, EVE_OUTLIER_SID_BASE + 16u * (unsigned)s->metric + (unsigned)s->group);
+	EVE_LIT(o, ",\"rev\":1,\"signature\":\"DARTER MAD outlier ");
+	eve_escaped(o, metric, strlen(metric));
+	EVE_LIT(o, "/");
+	eve_escaped(o, group, strlen(group));
+	EVE_LIT(o, "\",\"category\":\"Statistical outlier\",\"severity\":3}");
+}
+
+size_t
+eve_format_outlier(char *buf, size_t cap, const struct flow_record *r,
+		   const struct eve_flow_extra *x, unsigned i)
+{
+	struct eve_out o;
+	char end[32];
+
+	if (buf == NULL || cap == 0 || x == NULL || i >= x->n_scores)
+		return 0;
+	eve_format_time(end, r->end_us);
+	eve_out_init(&o, buf, cap);
+	EVE_LIT(&o, "{\"timestamp\":\"");
+	eve_put(&o, end, 31);
+	EVE_LIT(&o, "\",\"flow_id\":");
+	eve_u64(&o, r->flow_id);
+	EVE_LIT(&o, ",\"event_type\":\"alert\"");
+	eve_flow_tuple(&o, r);
+	eve_flow_app_proto(&o, r);
+	eve_community_id(&o, x);
+	eve_outlier_alert(&o, &x->scores[i]);
+	eve_flow_object(&o, r, end);
 	EVE_LIT(&o, ",\"darter\":{\"lcore\":");
 	eve_u64(&o, r->lcore);
-	EVE_LIT(&o, "}}\n");
+	EVE_LIT(&o, ",\"mad\":[");
+	eve_score(&o, &x->scores[i]);
+	EVE_LIT(&o, "]}}\n");
 	return eve_out_done(&o, buf);
 }
 

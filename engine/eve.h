@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "flow_record.h"
+#include "score.h"
 
 /* One counter for a stats event; the name is dotted ("decoder.pkts"). */
 struct eve_counter {
@@ -19,12 +20,33 @@ struct eve_counter {
 	uint64_t value;
 };
 
+/* What a flow event carries beyond the record; any field may be NULL/0. */
+struct eve_flow_extra {
+	const char *community_id;	   /* "1:..." (capture/community.h), NULL: left out */
+	const struct score_result *scores; /* the MAD core's evidence, "darter":{"mad":[..]} */
+	unsigned n_scores;
+};
+
+/* Outlier alerts: gid, and signature_id = base + 16 * metric + group. */
+#define EVE_OUTLIER_GID	     1
+#define EVE_OUTLIER_SID_BASE 9100000u
+
 /*
- * Format one flow record as one EVE JSON line, '\n' included, no NUL.
- * Returns the bytes written, or 0 when buf is too small (nothing useful
- * written; retry with a larger buffer: a record needs under 2 KiB).
+ * Format one flow record as one EVE JSON line, '\n' included, no NUL;
+ * x may be NULL. Returns the bytes written, or 0 when buf is too small
+ * (nothing useful written; a record with SCORE_MAX_SPECS results needs
+ * under 4 KiB).
  */
-size_t eve_format_flow(char *buf, size_t cap, const struct flow_record *r);
+size_t eve_format_flow(char *buf, size_t cap, const struct flow_record *r,
+		       const struct eve_flow_extra *x);
+
+/*
+ * Format result i of x (an outlier) as an alert-style EVE event: the
+ * flow's tuple and counters, "alert" with a darter signature, and that
+ * one result as evidence. Returns bytes written, or 0 (too small, bad i).
+ */
+size_t eve_format_outlier(char *buf, size_t cap, const struct flow_record *r,
+			  const struct eve_flow_extra *x, unsigned i);
 
 /*
  * Format a "stats" event at ts_us with uptime_s. Counters sharing a dotted

@@ -24,6 +24,7 @@
 #include "eve.h"
 #include "log.h"
 #include "pcapfile.h"
+#include "score.h"
 #include "sink_file.h"
 #include "stats.h"
 #include "worker.h"
@@ -140,6 +141,71 @@ bad:
 	return -EINVAL;
 }
 
+/* ---------------------------------------------------------- MAD core */
+
+static int
+main_mad_opts(const struct config *c, struct mad_opts *m)
+{
+	struct mad e;
+
+	if (strcmp(c->mad_preset, "compat") == 0) {
+		*m = mad_opts_compat();
+		m->threshold = c->mad_threshold;
+		return 0;
+	}
+	*m = mad_opts_default();
+	m->transform =
+		strcmp(c->mad_transform, "none") == 0 ? MAD_TRANSFORM_NONE : MAD_TRANSFORM_LOG1P;
+	m->step = strcmp(c->mad_step, "absolute") == 0 ? MAD_STEP_ABSOLUTE : MAD_STEP_RELATIVE;
+	m->eta = c->mad_eta;
+	m->eta_min = c->mad_eta_min;
+	m->burn_in = c->mad_burn_in;
+	m->threshold = c->mad_threshold;
+	m->two_sided = c->mad_two_sided != 0;
+	return mad_init(&e, m);
+}
+
+/*
+ * The scorer's configuration from mad.*; strings point into c. Checks
+ * across keys that the table cannot: spec syntax, eta against the step,
+ * compat with redis. -EINVAL with a message on stderr.
+ */
+static int
+main_score_conf(const struct config *c, struct score_conf *sc)
+{
+	memset(sc, 0, sizeof(*sc));
+	for (unsigned i = 0; i < c->n_mad_specs; i++) {
+		if (i == SCORE_MAX_SPECS || score_spec_parse(c->mad_specs[i], &sc->specs[i]) < 0) {
+			fprintf(stderr, "darter: configuration error: mad.specs: '%s': %s\n",
+				c->mad_specs[i],
+				i == SCORE_MAX_SPECS ? "too many specs (at most 8)"
+						     : "not metric/group[:prefix4[,prefix6]]");
+			return -EINVAL;
+		}
+	}
+	sc->n_specs = c->n_mad_specs;
+	if (main_mad_opts(c, &sc->mad) < 0) {
+		fprintf(stderr,
+			"darter: configuration error: mad.eta: %g is too large for a "
+			"relative step (at most 0.1)\n",
+			c->mad_eta);
+		return -EINVAL;
+	}
+	sc->store = strcmp(c->mad_store, "redis") == 0 ? SCORE_STORE_REDIS : SCORE_STORE_LOCAL;
+	if (sc->store == SCORE_STORE_REDIS && sc->mad.compat) {
+		fprintf(stderr, "darter: configuration error: mad.store: redis does not support "
+				"mad.preset compat\n");
+		return -EINVAL;
+	}
+	sc->max_groups = c->mad_max_groups;
+	sc->redis_host = c->mad_redis_host;
+	sc->redis_port = (uint16_t)c->mad_redis_port;
+	sc->redis_timeout_ms = c->mad_redis_timeout_ms;
+	sc->redis_window = c->mad_redis_window;
+	sc->redis_prefix = c->mad_redis_prefix;
+	return 0;
+}
+
 /* ------------------------------------------------------------- set-up */
 
 static int
@@ -202,7 +268,7 @@ main_capture_conf(const struct config *c, const struct main_opts *o, struct capt
 	cc->eal.huge = c->eal_huge;
 	cc->eal.cpus = c->capture_cpus;
 	/* One file is one RX queue: offline replay uses the first capture cpu only. */
-	cc->eal.n_cpus = cc->offline ? 1 : c->n_capture_cpus;
+	cc->eal.n_cpus = c->n_capture_cpus;
 	cc->eal.verbose = o->verbose;
 	cc->burst = (uint16_t)c->burst;
 	cc->rx_desc = (uint16_t)c->rx_desc;
@@ -213,22 +279,54 @@ main_capture_conf(const struct config *c, const struct main_opts *o, struct capt
 	return 0;
 }
 
+/* Where worker i's files go: outliers shared, MAD snapshot one per worker. */
+struct main_paths {
+	const char *dir;
+	int offline; /* -r: no MAD snapshot */
+	char eve[PATH_MAX];
+	char outliers[PATH_MAX];
+	char snapshot[PATH_MAX];
+};
+
+static void
+main_worker_conf(const struct config *c, const struct score_conf *sc, struct main_paths *p,
+		 unsigned i, int offline, struct worker_conf *wc)
+{
+	memset(wc, 0, sizeof(*wc));
+	wc->id = i;
+	wc->cpu = c->n_worker_cpus ? (int)c->worker_cpus[i % c->n_worker_cpus] : -1;
+	wc->eve_path = c->eve_enabled ? p->eve : NULL;
+	wc->community_id = c->community_id;
+	wc->community_seed = (uint16_t)c->community_id_seed;
+	if (!c->mad_enabled || sc->n_specs == 0)
+		return;
+	wc->score = sc;
+	if (c->outliers_enabled) {
+		snprintf(p->outliers, sizeof(p->outliers), "%s/%s", p->dir, c->outliers_filename);
+		wc->outliers_path = p->outliers;
+	}
+	if (c->mad_snapshot && !offline) { /* a replay starts fresh: same input, same output */
+		snprintf(p->snapshot, sizeof(p->snapshot), "%s/%s.%u", p->dir, c->mad_snapshot_file,
+			 i);
+		wc->snapshot_path = p->snapshot;
+		wc->snapshot_interval_s = c->mad_snapshot_interval;
+	}
+}
+
 static int
-main_start_workers(const struct config *c, struct handoff *h, const char *eve_path)
+main_start_workers(const struct config *c, const struct score_conf *sc, struct handoff *h,
+		   struct main_paths *p)
 {
 	main_state.workers = calloc(c->n_workers, sizeof(*main_state.workers));
 	if (main_state.workers == NULL)
 		return -ENOMEM;
 	for (unsigned i = 0; i < c->n_workers; i++) {
-		struct worker_conf wc = {
-			.id = i,
-			.cpu = c->n_worker_cpus ? (int)c->worker_cpus[i % c->n_worker_cpus] : -1,
-			.eve_path = c->eve_enabled ? eve_path : NULL,
-		};
+		struct worker_conf wc;
+
+		main_worker_conf(c, sc, p, i, p->offline, &wc);
 		main_state.workers[i] = worker_new(&wc, h);
 		if (main_state.workers[i] == NULL) {
-			fprintf(stderr, "darter: worker %u: %s: %s\n", i, eve_path,
-				strerror(errno));
+			fprintf(stderr, "darter: worker %u: %s\n", i, strerror(errno));
 			return -errno;
 		}
 		main_state.n_workers = i + 1;
@@ -281,6 +379,22 @@ main_now_us(void)
 }
 
 static void
+main_sum_score(struct score_stats *sum, const struct score_stats *s)
+{
+	sum->records += s->records;
+	sum->updates += s->updates;
+	sum->outliers += s->outliers;
+	sum->skipped += s->skipped;
+	sum->groups += s->groups;
+	sum->groups_full += s->groups_full;
+	sum->redis_calls += s->redis_calls;
+	sum->redis_replies += s->redis_replies;
+	sum->redis_fallbacks += s->redis_fallbacks;
+	sum->redis_pending += s->redis_pending;
+	sum->redis_errors += s->redis_errors;
+}
+
+static void
 main_sum_workers(struct worker_stats *sum)
 {
 	memset(sum, 0, sizeof(*sum));
@@ -293,6 +407,11 @@ main_sum_workers(struct worker_stats *sum)
 		sum->format_errors += ws.format_errors;
 		sum->dropped += ws.dropped;
 		sum->write_errors += ws.write_errors;
+		sum->outlier_lines += ws.outlier_lines;
+		sum->outlier_dropped += ws.outlier_dropped;
+		sum->snapshot_saves += ws.snapshot_saves;
+		sum->snapshot_errors += ws.snapshot_errors;
+		main_sum_score(&sum->score, &ws.score);
 	}
 }
 
@@ -310,13 +429,19 @@ main_write_stats(const char *eve_path, const struct eve_counter *c, size_t n, ui
 }
 
 static void
-main_summary(const char *eve_path, const struct eve_counter *c, size_t n)
+main_summary(const char *eve_path, const char *outliers_path, const struct eve_counter *c, size_t n)
 {
 	printf("darter: %" PRIu64 " packets, %" PRIu64 " bytes decoded; %" PRIu64 " flows\n",
 	       stats_value(c, n, "decoder.pkts"), stats_value(c, n, "decoder.bytes"),
 	       stats_value(c, n, "flow.total"));
 	printf("darter: %" PRIu64 " flow records written to %s\n",
 	       stats_value(c, n, "darter.workers.lines"), eve_path);
+	if (stats_value(c, n, "darter.mad.records") > 0)
+		printf("darter: MAD core scored %" PRIu64 " records: %" PRIu64
+		       " outliers (written to %s), %" PRIu64 " estimators\n",
+		       stats_value(c, n, "darter.mad.records"),
+		       stats_value(c, n, "darter.mad.outliers"), outliers_path,
+		       stats_value(c, n, "darter.mad.groups"));
 	printf("darter: decoder invalid %" PRIu64 ", non-IP %" PRIu64 ", fragments %" PRIu64
 	       "; flows evicted %" PRIu64 "; records dropped %" PRIu64 "\n",
 	       stats_value(c, n, "decoder.invalid"), stats_value(c, n, "darter.decoder.non_ip"),
@@ -329,7 +454,8 @@ main_summary(const char *eve_path, const struct eve_counter *c, size_t n)
 }
 
 static void
-main_finish(const struct config *c, const char *eve_path, uint64_t start_us)
+main_finish(const struct config *c, const char *eve_path, const char *outliers_path,
+	    uint64_t start_us)
 {
 	struct eve_counter counters[STATS_MAX_COUNTERS];
 	struct capture_stats cs;
@@ -341,7 +467,7 @@ main_finish(const struct config *c, const char *eve_path, uint64_t start_us)
 	n = stats_collect(&cs, &ws, counters);
 	if (c->eve_enabled && c->stats_enabled)
 		main_write_stats(eve_path, counters, n, start_us);
-	main_summary(eve_path, counters, n);
+	main_summary(eve_path, outliers_path, counters, n);
 }
 
 /* --------------------------------------------------------------- main */
@@ -349,14 +475,18 @@ main_finish(const struct config *c, const char *eve_path, uint64_t start_us)
 static int
 main_run(const struct config *c, const struct main_opts *o)
 {
-	static char vdev[PATH_MAX + 64], eve_path[PATH_MAX];
+	static char vdev[PATH_MAX + 64];
+	static struct main_paths paths;
 	const char *ports[CONFIG_MAX_LIST], *extra[CONFIG_MAX_LIST];
 	const char *dir = o->log_dir ? o->log_dir : c->log_dir;
 	struct capture_conf cc;
+	struct score_conf sc;
 	uint64_t start_us = main_now_us();
 	char err[512];
 	int rc;
 
+	if (main_score_conf(c, &sc) < 0)
+		return 1;
 	if (main_capture_conf(c, o, &cc, vdev, sizeof(vdev), ports, extra) < 0)
 		return 1;
 	if (cc.eal.n_ports == 0) {
@@ -369,14 +499,16 @@ main_run(const struct config *c, const struct main_opts *o)
 		fprintf(stderr, "darter: log directory %s: %s\n", dir, strerror(-rc));
 		return 1;
 	}
-	snprintf(eve_path, sizeof(eve_path), "%s/%s", dir, c->eve_filename);
+	paths.dir = dir;
+	paths.offline = cc.offline;
+	snprintf(paths.eve, sizeof(paths.eve), "%s/%s", dir, c->eve_filename);
 	main_state.cap = capture_new(&cc, err, sizeof(err));
 	if (main_state.cap == NULL) {
 		fprintf(stderr, "darter: capture: %s\n", err);
 		return 1;
 	}
 	main_signals();
-	rc = main_start_workers(c, capture_handoff(main_state.cap), eve_path);
+	rc = main_start_workers(c, &sc, capture_handoff(main_state.cap), &paths);
 	if (rc == 0)
 		rc = capture_run(main_state.cap);
 	else
@@ -384,7 +516,7 @@ main_run(const struct config *c, const struct main_opts *o)
 	for (unsigned i = 0; i < main_state.n_workers; i++)
 		worker_join(main_state.workers[i]);
 	if (rc == 0)
-		main_finish(c, eve_path, start_us);
+		main_finish(c, paths.eve, paths.outliers[0] ? paths.outliers : "nowhere", start_us);
 	for (unsigned i = 0; i < main_state.n_workers; i++)
 		worker_free(main_state.workers[i]);
 	free(main_state.workers);
@@ -397,6 +529,7 @@ main(int argc, char **argv)
 {
 	struct main_opts o;
 	struct config c;
+	struct score_conf sc;
 	enum log_level level;
 
 	memset(&o, 0, sizeof(o));
@@ -404,7 +537,7 @@ main(int argc, char **argv)
 		main_usage(stderr);
 		return 1;
 	}
-	if (main_config(&o, &c) < 0)
+	if (main_config(&o, &c) < 0 || main_score_conf(&c, &sc) < 0)
 		return 1;
 	if (o.test_conf) {
 		printf("darter: configuration %s is valid\n",

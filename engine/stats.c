@@ -93,6 +93,27 @@ stats_darter(struct stats_list *l, const struct capture_stats *cs, const struct 
 	stats_add(l, "darter.workers.format_errors", ws->format_errors);
 	stats_add(l, "darter.workers.dropped", ws->dropped);
 	stats_add(l, "darter.workers.write_errors", ws->write_errors);
+	stats_add(l, "darter.workers.outlier_lines", ws->outlier_lines);
+	stats_add(l, "darter.workers.outlier_dropped", ws->outlier_dropped);
+}
+
+static void
+stats_mad(struct stats_list *l, const struct worker_stats *ws)
+{
+	const struct score_stats *s = &ws->score;
+
+	stats_add(l, "darter.mad.records", s->records);
+	stats_add(l, "darter.mad.updates", s->updates);
+	stats_add(l, "darter.mad.outliers", s->outliers);
+	stats_add(l, "darter.mad.skipped", s->skipped);
+	stats_add(l, "darter.mad.groups", s->groups);
+	stats_add(l, "darter.mad.groups_full", s->groups_full);
+	stats_add(l, "darter.mad.redis_calls", s->redis_calls);
+	stats_add(l, "darter.mad.redis_replies", s->redis_replies);
+	stats_add(l, "darter.mad.redis_fallbacks", s->redis_fallbacks);
+	stats_add(l, "darter.mad.redis_errors", s->redis_errors);
+	stats_add(l, "darter.mad.snapshot_saves", ws->snapshot_saves);
+	stats_add(l, "darter.mad.snapshot_errors", ws->snapshot_errors);
 }
 
 size_t
@@ -105,6 +126,7 @@ stats_collect(const struct capture_stats *cs, const struct worker_stats *ws,
 	stats_decoder(&l, &cs->decode);
 	stats_flow(&l, &cs->flow);
 	stats_darter(&l, cs, ws);
+	stats_mad(&l, ws);
 	return l.n;
 }
 

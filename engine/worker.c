@@ -3,17 +3,23 @@
  *
  * Handles on the loop: an async (woken by capture after it enqueues), an
  * idle (keeps draining while a drain turn filled its batch, so a busy
- * worker does not depend on wake-ups), and a timer that flushes the sink
- * every second and applies reopen requests. A drain turn is bounded so
- * the loop stays responsive. When the handoff reports every producer done
- * and the rings empty, the worker closes its handles; the loop then ends
- * by itself and is closed (uv_loop_close must succeed).
+ * worker does not depend on wake-ups), a timer that flushes the sinks
+ * every second and applies reopen requests, and a timer that snapshots
+ * the MAD state. A drain turn is bounded so the loop stays responsive.
+ *
+ * A record goes to the scorer; its done callback (at once for the local
+ * store, on the Redis reply for the redis store) formats and writes it.
+ * When the handoff reports every producer done and the rings empty, the
+ * worker waits for the scorer's answers in flight, saves the snapshot and
+ * closes its handles; the loop then ends by itself and is closed
+ * (uv_loop_close must succeed).
  */
 #define _GNU_SOURCE
 #include "worker.h"
 
 #include <assert.h>
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
@@ -22,6 +28,7 @@
 
 #include <uv.h>
 
+#include "community.h"
 #include "eve.h"
 #include "log.h"
 #include "sink_file.h"
@@ -40,7 +47,15 @@ struct worker {
 	uv_async_t wake;
 	uv_idle_t idle;
 	uv_timer_t flush;
+	uv_timer_t snapshot;
 	struct sink_file *eve;
+	struct sink_file *outliers;
+	struct score *score; /* NULL: no MAD scoring */
+	struct score_conf score_conf;
+	char snapshot_path[PATH_MAX];
+	int finishing; /* input done; waiting for the scorer's answers */
+	int blocked;   /* draining paused until the scorer has room */
+	int finished;  /* handles closing */
 	atomic_uint reopen_req;
 	unsigned reopen_done;
 	struct worker_stats st;
@@ -49,14 +64,42 @@ struct worker {
 
 /* ------------------------------------------------------------ records */
 
+/* Each outlier of the record as an alert event in the outlier sink. */
 static void
-worker_record(struct worker *w, const struct flow_record *r)
+worker_write_outliers(struct worker *w, const struct flow_record *r, const struct eve_flow_extra *x)
 {
+	for (unsigned i = 0; i < x->n_scores; i++) {
+		size_t n;
+
+		if (!x->scores[i].outlier)
+			continue;
+		n = eve_format_outlier(w->line, sizeof(w->line), r, x, i);
+		if (n == 0) {
+			w->st.format_errors++;
+			continue;
+		}
+		sink_file_write(w->outliers, w->line, n);
+	}
+}
+
+/* Write one scored record (n results, maybe 0) to the sinks. */
+static void
+worker_emit(struct worker *w, const struct flow_record *r, const struct score_result *res,
+	    unsigned n_res)
+{
+	struct eve_flow_extra x = {.scores = res, .n_scores = n_res};
+	char cid[COMMUNITY_ID_LEN];
 	size_t n;
 
+	if (w->conf.community_id && (r->ip_version == 4 || r->ip_version == 6)) {
+		community_id(r, w->conf.community_seed, cid);
+		x.community_id = cid;
+	}
+	if (w->outliers != NULL)
+		worker_write_outliers(w, r, &x);
 	if (w->eve == NULL)
 		return;
-	n = eve_format_flow(w->line, sizeof(w->line), r);
+	n = eve_format_flow(w->line, sizeof(w->line), r, &x);
 	if (n == 0) {
 		w->st.format_errors++;
 		return;
@@ -64,58 +107,178 @@ worker_record(struct worker *w, const struct flow_record *r)
 	sink_file_write(w->eve, w->line, n);
 }
 
+static void worker_finish(struct worker *w);
+static unsigned worker_room(const struct worker *w);
+static void worker_on_idle(uv_idle_t *idle);
+
+/* score_done_fn: the record's evidence is ready. */
+static void
+worker_on_scored(void *arg, const struct flow_record *r, const struct score_result *res, unsigned n)
+{
+	struct worker *w = arg;
+
+	worker_emit(w, r, res, n);
+	if (w->finishing && score_pending(w->score) == 0)
+		worker_finish(w);
+	else if (w->blocked && worker_room(w) > 0) {
+		w->blocked = 0;
+		uv_idle_start(&w->idle, worker_on_idle);
+	}
+}
+
+static void
+worker_record(struct worker *w, const struct flow_record *r)
+{
+	if (w->score != NULL)
+		score_record(w->score, r); /* answers through worker_on_scored */
+	else
+		worker_emit(w, r, NULL, 0);
+}
+
+/* ---------------------------------------------------------- snapshot */
+
+static void
+worker_snapshot_save(struct worker *w)
+{
+	int rc;
+
+	if (w->score == NULL || w->conf.snapshot_path == NULL)
+		return;
+	rc = score_save(w->score, w->conf.snapshot_path);
+	if (rc < 0) {
+		w->st.snapshot_errors++;
+		LOG_WARN("worker", "worker %u: MAD snapshot %s not saved: %s", w->conf.id,
+			 w->conf.snapshot_path, strerror(-rc));
+		return;
+	}
+	w->st.snapshot_saves++;
+}
+
+static void
+worker_snapshot_load(struct worker *w)
+{
+	int rc = score_load(w->score, w->conf.snapshot_path);
+
+	if (rc == -ENOENT)
+		return;
+	if (rc < 0) {
+		w->st.snapshot_errors++;
+		LOG_WARN("worker", "worker %u: MAD snapshot %s not loaded: %s", w->conf.id,
+			 w->conf.snapshot_path, strerror(-rc));
+		return;
+	}
+	LOG_INFO("worker", "worker %u: MAD state loaded from %s", w->conf.id,
+		 w->conf.snapshot_path);
+}
+
+static void
+worker_on_snapshot(uv_timer_t *timer)
+{
+	worker_snapshot_save(timer->data);
+}
+
+/* ------------------------------------------------------------ finish */
+
 static void
 worker_close_cb(uv_handle_t *handle)
 {
 	(void)handle;
 }
 
+/*
+ * Input is over: once the scorer has answered everything in flight, save
+ * the snapshot, close the scorer and every handle (the loop then ends).
+ */
 static void
 worker_finish(struct worker *w)
 {
-	if (uv_is_closing((uv_handle_t *)&w->wake))
+	if (w->finished)
 		return;
+	if (w->score != NULL && score_pending(w->score) > 0) {
+		w->finishing = 1; /* worker_on_scored calls again */
+		return;
+	}
+	w->finished = 1;
 	uv_close((uv_handle_t *)&w->wake, worker_close_cb);
 	uv_close((uv_handle_t *)&w->idle, worker_close_cb);
 	uv_close((uv_handle_t *)&w->flush, worker_close_cb);
+	uv_close((uv_handle_t *)&w->snapshot, worker_close_cb);
+	if (w->score != NULL) {
+		worker_snapshot_save(w);
+		score_stats_get(w->score, &w->st.score);
+		score_close(w->score, NULL, NULL);
+		w->score = NULL;
+	}
 }
 
-/* One bounded drain turn; returns nonzero if records may remain. */
-static int
+enum worker_drained {
+	WORKER_EMPTY,	/* the rings are empty */
+	WORKER_MORE,	/* the turn ended with records left */
+	WORKER_BLOCKED, /* the scorer's Redis window is full: wait for replies */
+};
+
+/*
+ * Records the worker may take now. The redis store answers later, so the
+ * rings hold what its window cannot: backpressure instead of scoring
+ * around Redis, which would leave the shared estimate behind.
+ */
+static unsigned
+worker_room(const struct worker *w)
+{
+	unsigned pending, window;
+
+	if (w->score == NULL || w->score_conf.store != SCORE_STORE_REDIS)
+		return WORKER_BATCH;
+	pending = score_pending(w->score);
+	window = w->score_conf.redis_window;
+	if (pending >= window)
+		return 0;
+	return window - pending < WORKER_BATCH ? window - pending : WORKER_BATCH;
+}
+
+/* One bounded drain turn. */
+static enum worker_drained
 worker_drain(struct worker *w)
 {
 	struct flow_record *recs[WORKER_BATCH];
 
 	for (int turn = 0; turn < WORKER_TURN_BATCHES; turn++) {
-		unsigned n = handoff_dequeue(w->h, w->conf.id, recs, WORKER_BATCH);
+		unsigned room = worker_room(w), n;
 
+		if (room == 0)
+			return WORKER_BLOCKED;
+		n = handoff_dequeue(w->h, w->conf.id, recs, room);
 		for (unsigned i = 0; i < n; i++)
 			worker_record(w, recs[i]);
 		handoff_release(w->h, recs, n);
 		w->st.records += n;
-		if (n < WORKER_BATCH)
-			return 0;
+		if (n < room)
+			return WORKER_EMPTY;
 	}
-	return 1;
+	return WORKER_MORE;
 }
 
-static void worker_on_idle(uv_idle_t *idle);
-
-/* Drain; keep the idle handle running while records may remain; finish at the end. */
+/*
+ * Drain; keep the idle handle running while records remain; when blocked,
+ * worker_on_scored resumes. Once every producer is done, a drain that
+ * finds the rings empty is final (records enqueued before the done flag
+ * were in the rings when it looked): then finish.
+ */
 static void
 worker_step(struct worker *w)
 {
-	if (worker_drain(w)) {
+	enum worker_drained d = worker_drain(w);
+
+	if (d == WORKER_EMPTY && !w->finished && handoff_finished(w->h, w->conf.id))
+		d = worker_drain(w);
+	if (d == WORKER_MORE) {
 		uv_idle_start(&w->idle, worker_on_idle);
 		return;
 	}
 	uv_idle_stop(&w->idle);
-	if (handoff_finished(w->h, w->conf.id)) {
-		/* Records enqueued before the producers' done flag are in the rings: drain them. */
-		while (worker_drain(w))
-			;
+	w->blocked = d == WORKER_BLOCKED;
+	if (d == WORKER_EMPTY && !w->finished && handoff_finished(w->h, w->conf.id))
 		worker_finish(w);
-	}
 }
 
 static void
@@ -136,15 +299,21 @@ worker_on_flush(uv_timer_t *timer)
 	struct worker *w = timer->data;
 	unsigned req = atomic_load(&w->reopen_req);
 
-	if (w->eve == NULL)
-		return;
+	if (w->score != NULL)
+		score_stats_get(w->score, &w->st.score);
 	if (req != w->reopen_done) {
 		w->reopen_done = req;
-		if (sink_file_reopen(w->eve) < 0)
+		if (w->eve != NULL && sink_file_reopen(w->eve) < 0)
 			LOG_WARN("worker", "worker %u: cannot reopen %s: %s", w->conf.id,
 				 w->conf.eve_path, strerror(errno));
+		if (w->outliers != NULL && sink_file_reopen(w->outliers) < 0)
+			LOG_WARN("worker", "worker %u: cannot reopen %s: %s", w->conf.id,
+				 w->conf.outliers_path, strerror(errno));
 	}
-	sink_file_flush(w->eve);
+	if (w->eve != NULL)
+		sink_file_flush(w->eve);
+	if (w->outliers != NULL)
+		sink_file_flush(w->outliers);
 }
 
 static void
@@ -169,12 +338,32 @@ worker_init_loop(struct worker *w)
 		goto fail_loop;
 	uv_idle_init(&w->loop, &w->idle);
 	uv_timer_init(&w->loop, &w->flush);
-	w->wake.data = w->idle.data = w->flush.data = w;
+	uv_timer_init(&w->loop, &w->snapshot);
+	w->wake.data = w->idle.data = w->flush.data = w->snapshot.data = w;
 	uv_timer_start(&w->flush, worker_on_flush, WORKER_FLUSH_MS, WORKER_FLUSH_MS);
+	if (w->conf.snapshot_path != NULL && w->conf.snapshot_interval_s > 0) {
+		uint64_t ms = (uint64_t)w->conf.snapshot_interval_s * 1000u;
+
+		uv_timer_start(&w->snapshot, worker_on_snapshot, ms, ms);
+	}
 	return 0;
 fail_loop:
 	uv_loop_close(&w->loop);
 	return rc;
+}
+
+/* The scorer on the worker's loop, with the snapshot loaded. */
+static int
+worker_score_new(struct worker *w)
+{
+	w->score_conf = *w->conf.score;
+	w->conf.score = &w->score_conf;
+	w->score = score_new(&w->loop, &w->score_conf, worker_on_scored, w);
+	if (w->score == NULL)
+		return -errno;
+	if (w->conf.snapshot_path != NULL)
+		worker_snapshot_load(w);
+	return 0;
 }
 
 struct worker *
@@ -187,21 +376,42 @@ worker_new(const struct worker_conf *conf, struct handoff *h)
 		return NULL;
 	w->conf = *conf;
 	w->h = h;
-	if (conf->eve_path != NULL) {
-		w->eve = sink_file_open(conf->eve_path);
-		if (w->eve == NULL)
-			goto fail;
+	if (conf->snapshot_path != NULL) {
+		if (strlen(conf->snapshot_path) >= sizeof(w->snapshot_path)) {
+			free(w);
+			errno = ENAMETOOLONG;
+			return NULL;
+		}
+		strcpy(w->snapshot_path, conf->snapshot_path);
+		w->conf.snapshot_path = w->snapshot_path;
 	}
+	if (conf->eve_path != NULL && (w->eve = sink_file_open(conf->eve_path)) == NULL)
+		goto fail;
+	if (conf->outliers_path != NULL &&
+	    (w->outliers = sink_file_open(conf->outliers_path)) == NULL)
+		goto fail;
 	rc = worker_init_loop(w);
 	if (rc < 0) {
 		errno = -rc;
 		goto fail;
 	}
+	if (conf->score != NULL && worker_score_new(w) < 0)
+		goto fail_loop;
 	handoff_set_wake(h, conf->id, worker_wake, w);
 	return w;
+fail_loop:
+	rc = errno;
+	uv_close((uv_handle_t *)&w->wake, NULL);
+	uv_close((uv_handle_t *)&w->idle, NULL);
+	uv_close((uv_handle_t *)&w->flush, NULL);
+	uv_close((uv_handle_t *)&w->snapshot, NULL);
+	uv_run(&w->loop, UV_RUN_DEFAULT);
+	uv_loop_close(&w->loop);
+	errno = rc;
 fail:
 	rc = errno;
 	sink_file_close(w->eve);
+	sink_file_close(w->outliers);
 	free(w);
 	errno = rc;
 	return NULL;
@@ -237,6 +447,8 @@ worker_main(void *arg)
 	assert(rc == 0);
 	if (w->eve != NULL)
 		sink_file_flush(w->eve);
+	if (w->outliers != NULL)
+		sink_file_flush(w->outliers);
 	handoff_thread_unregister();
 	return NULL;
 }
@@ -280,6 +492,12 @@ worker_stats_get(const struct worker *w, struct worker_stats *st)
 		st->dropped = ss->dropped;
 		st->write_errors = ss->write_errors;
 	}
+	if (w->outliers != NULL) {
+		const struct sink_file_stats *ss = sink_file_stats(w->outliers);
+		st->outlier_lines = ss->lines;
+		st->outlier_dropped = ss->dropped;
+		st->write_errors += ss->write_errors;
+	}
 }
 
 void
@@ -289,5 +507,6 @@ worker_free(struct worker *w)
 		return;
 	assert(!w->started);
 	sink_file_close(w->eve);
+	sink_file_close(w->outliers);
 	free(w);
 }

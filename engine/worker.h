@@ -1,10 +1,11 @@
 /*
  * worker.h: one engine worker: a pthread running its own libuv loop.
  *
- * A worker drains its rings of completed flow records, formats each as an
- * EVE line and writes it to its sink. It owns everything on its loop;
- * the only things that cross threads are the records (through the
- * handoff) and the wake-up (uv_async_send).
+ * A worker drains its rings of completed flow records, scores each with
+ * its MAD core (engine/score.h), formats it as an EVE line and writes it
+ * to its sink; outliers also go to the outlier sink as alert events. It owns everything on its
+ * loop; the only things that cross threads are the records (through the handoff) and the wake-up
+ * (uv_async_send).
  */
 #ifndef DARTER_WORKER_H
 #define DARTER_WORKER_H
@@ -12,11 +13,18 @@
 #include <stdint.h>
 
 #include "handoff.h"
+#include "score.h"
 
 struct worker_conf {
-	unsigned id;	      /* index in the handoff */
-	int cpu;	      /* pin to this CPU; -1 leaves affinity alone */
-	const char *eve_path; /* NULL: records are consumed and counted only */
+	unsigned id;			/* index in the handoff */
+	int cpu;			/* pin to this CPU; -1 leaves affinity alone */
+	const char *eve_path;		/* NULL: records are consumed and counted only */
+	const char *outliers_path;	/* NULL: outliers only marked in eve.json */
+	const struct score_conf *score; /* NULL: no MAD scoring; copied by worker_new */
+	const char *snapshot_path;	/* local MAD state file (copied); NULL: none */
+	unsigned snapshot_interval_s;	/* 0: save at exit only */
+	int community_id;		/* add community_id to every event */
+	uint16_t community_seed;
 };
 
 struct worker_stats {
@@ -25,6 +33,11 @@ struct worker_stats {
 	uint64_t format_errors; /* records that could not be formatted */
 	uint64_t dropped;	/* lines lost to sink write errors */
 	uint64_t write_errors;
+	uint64_t outlier_lines;	  /* alert events written to the outlier sink */
+	uint64_t outlier_dropped; /* of those, lost to write errors */
+	uint64_t snapshot_saves;  /* MAD snapshots written */
+	uint64_t snapshot_errors; /* MAD snapshots that failed to load or save */
+	struct score_stats score; /* the MAD core */
 };
 
 struct worker;

@@ -14,6 +14,7 @@
  */
 #include <arpa/inet.h>
 #include <inttypes.h>
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -87,7 +88,7 @@ static char line[4096];
 static const char *
 fmt(const struct flow_record *r)
 {
-	size_t n = eve_format_flow(line, sizeof(line) - 1, r);
+	size_t n = eve_format_flow(line, sizeof(line) - 1, r, NULL);
 
 	assert_true(n > 0);
 	line[n] = '\0';
@@ -723,7 +724,7 @@ check_every_cap(const char *full, size_t len, size_t (*format)(char *, size_t, c
 static size_t
 format_flow_cb(char *buf, size_t cap, const void *arg)
 {
-	return eve_format_flow(buf, cap, arg);
+	return eve_format_flow(buf, cap, arg, NULL);
 }
 
 static const struct eve_counter stats_example[] = {
@@ -757,7 +758,7 @@ test_truncation(void **state)
 	memset(recs[5].src_ip, 0xab, 16);
 	recs[5].lcore = UINT16_MAX;
 	for (size_t i = 0; i < 6; i++) {
-		size_t len = eve_format_flow(full, sizeof(full), &recs[i]);
+		size_t len = eve_format_flow(full, sizeof(full), &recs[i], NULL);
 
 		assert_true(len > 0);
 		if (i == 5)
@@ -808,6 +809,115 @@ test_stats_nesting(void **state)
 		"{\"timestamp\":\"1970-01-01T00:00:00.000000+0000\","
 		"\"event_type\":\"stats\",\"stats\":{\"uptime\":1,\"plain\":1,"
 		"\"q\\\"uo\\\\te\":{\"x\\u0009y\":2},\"ab\":{\"c\":3},\"abc\":{\"d\":4}}}\n");
+}
+
+/* ------------------------------------------------------------------ */
+/* What the worker adds: Community ID, nDPI, tunnel, MAD evidence       */
+/* ------------------------------------------------------------------ */
+
+static struct score_result
+result_example(int outlier)
+{
+	struct score_result r;
+
+	memset(&r, 0, sizeof(r));
+	r.metric = SCORE_METRIC_BYTES;
+	r.group = SCORE_GROUP_DEST_PORT;
+	snprintf(r.group_key, sizeof(r.group_key), "tcp/80");
+	r.value = 1300;
+	r.median = 1200.5;
+	r.mad = 0.25;
+	r.n = 4000;
+	r.score = outlier ? 9.5 : 0.5;
+	r.zscore = outlier ? 6.4 : 0.3;
+	r.threshold = 3.5;
+	r.outlier = (uint8_t)outlier;
+	return r;
+}
+
+static const char *
+fmt_extra(const struct flow_record *r, const struct eve_flow_extra *x)
+{
+	size_t n = eve_format_flow(line, sizeof(line) - 1, r, x);
+
+	assert_true(n > 0);
+	line[n] = '\0';
+	return line;
+}
+
+static void
+test_extras(void **state)
+{
+	struct flow_record r = rec_tcp4();
+	struct score_result res[2] = {result_example(0), result_example(1)};
+	struct eve_flow_extra x = {
+		.community_id = "1:LQU9qZlK+B5F3KDmev6m5PMibrg=", .scores = res, .n_scores = 2};
+	char v[64];
+	(void)state;
+
+	/* nothing extra: no app_proto, community_id, mad */
+	fmt_extra(&r, NULL);
+	assert_null(strstr(line, "app_proto"));
+	assert_null(strstr(line, "community_id"));
+	assert_null(strstr(line, "\"mad\""));
+
+	r.app.how = APPID_HOW_DPI;
+	snprintf(r.app.name, sizeof(r.app.name), "tls");
+	snprintf(r.app.app, sizeof(r.app.app), "youtube");
+	snprintf(r.app.category, sizeof(r.app.category), "media");
+	r.tunnel = FLOW_RECORD_TUNNEL_GRE;
+	fmt_extra(&r, &x);
+	assert_non_null(strstr(line,
+			       "\"proto\":\"TCP\",\"app_proto\":\"tls\","
+			       "\"community_id\":\"1:LQU9qZlK+B5F3KDmev6m5PMibrg=\",\"flow\":{"));
+	assert_non_null(strstr(line, "\"darter\":{\"lcore\":0,\"tunnel\":\"gre\",\"app\":"
+				     "\"youtube\",\"app_category\":\"media\",\"app_how\":\"dpi\","
+				     "\"mad\":[{\"metric\":\"bytes\",\"group\":\"dest_port\","
+				     "\"key\":\"tcp/80\",\"value\":1300,\"median\":1200.5,"
+				     "\"mad\":0.25,\"n\":4000,\"score\":0.5,\"zscore\":0.3,"
+				     "\"threshold\":3.5,\"outlier\":false,\"burn_in\":false},{"));
+	assert_string_equal(field(line, "outlier", v), "false");
+	assert_non_null(strstr(line, "\"outlier\":true,\"burn_in\":false}]}}\n"));
+
+	/* nDPI gave up knowing nothing: Suricata's "failed" */
+	r.app.how = APPID_HOW_UNKNOWN;
+	r.app.app[0] = '\0';
+	fmt_extra(&r, NULL);
+	assert_string_equal(field(line, "app_proto", v), "\"failed\"");
+
+	/* not finite: null, never nan or inf */
+	res[0].median = NAN;
+	res[0].score = INFINITY;
+	fmt_extra(&r, &x);
+	assert_string_equal(field(line, "median", v), "null");
+	assert_string_equal(field(line, "score", v), "null");
+	assert_null(strstr(line, "nan"));
+	assert_null(strstr(line, "inf"));
+}
+
+static void
+test_outlier_alert(void **state)
+{
+	struct flow_record r = rec_tcp4();
+	struct score_result res[2] = {result_example(0), result_example(1)};
+	struct eve_flow_extra x = {.scores = res, .n_scores = 2};
+	char v[64];
+	size_t n;
+	(void)state;
+
+	n = eve_format_outlier(line, sizeof(line) - 1, &r, &x, 1);
+	assert_true(n > 0);
+	line[n] = '\0';
+	assert_string_equal(field(line, "event_type", v), "\"alert\"");
+	assert_string_equal(field(line, "signature_id", v), "9100002"); /* bytes, dest_port */
+	assert_non_null(strstr(line, "\"signature\":\"DARTER MAD outlier bytes/dest_port\""));
+	assert_non_null(strstr(line, "\"darter\":{\"lcore\":0,\"mad\":[{"));
+	assert_non_null(strstr(line, "\"outlier\":true"));
+	assert_null(strstr(line, "\"outlier\":false"));
+	/* bad index, too small a buffer */
+	assert_int_equal(eve_format_outlier(line, sizeof(line), &r, &x, 2), 0);
+	assert_int_equal(eve_format_outlier(line, sizeof(line), &r, NULL, 0), 0);
+	assert_int_equal(eve_format_outlier(line, n - 1, &r, &x, 1), 0);
 }
 
 /* ------------------------------------------------------------------ */
@@ -915,6 +1025,25 @@ test_schema(void **state)
 	for (size_t i = 0; i < sizeof(recs) / sizeof(recs[0]); i++)
 		fputs(fmt(&recs[i]), f);
 	fputs(fmt_stats(1259098030000000ull, 12, stats_example, 5), f);
+	{
+		struct score_result res[2] = {result_example(0), result_example(1)};
+		struct eve_flow_extra x = {.community_id = "1:LQU9qZlK+B5F3KDmev6m5PMibrg=",
+					   .scores = res,
+					   .n_scores = 2};
+		struct flow_record r = rec_udp6();
+		size_t n;
+
+		r.app.how = APPID_HOW_GUESS;
+		snprintf(r.app.name, sizeof(r.app.name), "mdns");
+		r.tunnel = FLOW_RECORD_TUNNEL_TEREDO;
+		r.reason = FLOW_RECORD_REASON_ACTIVE;
+		res[0].median = NAN;
+		fputs(fmt_extra(&r, &x), f);
+		n = eve_format_outlier(line, sizeof(line) - 1, &r, &x, 1);
+		assert_true(n > 0);
+		line[n] = '\0';
+		fputs(line, f);
+	}
 	assert_int_equal(fclose(f), 0);
 	assert_int_equal(run_validator(root, path), 0);
 	for (size_t i = 0; i < sizeof(bad_lines) / sizeof(bad_lines[0]); i++) {
@@ -960,7 +1089,7 @@ test_rate(void **state)
 	}
 	t0 = now_s();
 	for (int i = 0; i < N; i++) {
-		size_t n = eve_format_flow(line, sizeof(line), &recs[i % K]);
+		size_t n = eve_format_flow(line, sizeof(line), &recs[i % K], NULL);
 
 		assert_true(n > 0);
 		bytes += n;
@@ -992,6 +1121,8 @@ main(void)
 		cmocka_unit_test(test_time_cache),
 		cmocka_unit_test(test_truncation),
 		cmocka_unit_test(test_stats_nesting),
+		cmocka_unit_test(test_extras),
+		cmocka_unit_test(test_outlier_alert),
 		cmocka_unit_test(test_schema),
 		cmocka_unit_test(test_rate),
 	};
