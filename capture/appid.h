@@ -74,20 +74,20 @@ struct appid_conf {
 
 /* Counters, written by the owning lcore only. */
 struct appid_stats {
-	uint64_t begun;	       /* states handed out by appid_begin */
-	uint64_t pool_empty;   /* appid_begin found no free state (flow stays unclassified) */
-	uint64_t packets;      /* packets given to nDPI */
-	uint64_t classified;   /* released on nDPI's answer while classifying */
-	uint64_t given_up;     /* released without: packet limit, heap budget or flow end */
-	uint64_t guessed;      /* of given_up: nDPI guessed from ports or addresses */
-	uint64_t heap_limited; /* of given_up: the heap budget was exceeded */
-	uint64_t flow_ended;   /* of given_up: appid_end while still classifying */
-	uint64_t active;       /* states in use now */
-	uint64_t pool_bytes;   /* the state pool (fixed at creation) */
-	uint64_t module_bytes; /* nDPI's detection module and our name tables (at creation) */
-	int64_t heap;	       /* bytes nDPI holds now for the active flows */
-	int64_t heap_residual; /* bytes nDPI allocated during flows and kept after release */
-	uint64_t memuse; /* pool_bytes + module_bytes + heap + heap_residual */
+	uint64_t begun;		  /* states handed out by appid_begin */
+	uint64_t pool_empty;	  /* appid_begin found no free state (flow stays unclassified) */
+	uint64_t packets;	  /* packets given to nDPI */
+	uint64_t classified;	  /* released on nDPI's answer while classifying */
+	uint64_t given_up;	  /* released without: packet limit, heap budget or flow end */
+	uint64_t guessed;	  /* of given_up: nDPI guessed from ports or addresses */
+	uint64_t heap_limited;	  /* of given_up: the heap budget was exceeded */
+	uint64_t flow_ended;	  /* of given_up: appid_end while still classifying */
+	uint64_t active;	  /* states in use now */
+	uint64_t pool_bytes;	  /* the state pool (fixed at creation) */
+	uint64_t module_bytes;	  /* nDPI's detection module and our name tables (at creation) */
+	int64_t heap;		  /* bytes nDPI holds now for the active flows */
+	int64_t heap_residual;	  /* bytes nDPI allocated during flows and kept after release */
+	uint64_t memuse;	  /* pool_bytes + module_bytes + heap + heap_residual */
 	uint32_t names_truncated; /* nDPI names longer than the result's fields (see appid.c) */
 };
 
