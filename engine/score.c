@@ -228,6 +228,8 @@ addr_mask(uint8_t *dst, const uint8_t *src, unsigned bytes, unsigned plen)
 	}
 }
 
+#define GKEY_APP 1 /* score_gkey.family of an app_proto key */
+
 static bool
 gkey_subnet(struct score_gkey *k, const struct score_spec *sp, unsigned ipv, const uint8_t *ip)
 {
@@ -244,6 +246,21 @@ gkey_subnet(struct score_gkey *k, const struct score_spec *sp, unsigned ipv, con
 	return true;
 }
 
+/*
+ * An application's key: its app_proto name in addr (family GKEY_APP marks
+ * it), as EVE prints it: "failed" when nDPI gave up knowing nothing. Names
+ * are cut at 16 bytes (nDPI 4.2 has a handful longer; none share 16).
+ */
+static bool
+gkey_app(struct score_gkey *k, const struct appid_result *a)
+{
+	const char *name = a->how == APPID_HOW_UNKNOWN || a->name[0] == '\0' ? "failed" : a->name;
+
+	k->family = GKEY_APP;
+	memcpy(k->addr, name, strnlen(name, sizeof(k->addr)));
+	return true;
+}
+
 /* The key of spec sp (index i) for rec; false when rec has no such group. */
 static inline bool
 gkey_build(const struct score_spec *sp, unsigned i, const struct flow_record *rec,
@@ -255,6 +272,10 @@ gkey_build(const struct score_spec *sp, unsigned i, const struct flow_record *re
 	case SCORE_GROUP_GLOBAL:
 		return true;
 	case SCORE_GROUP_APP_PROTO:
+		if (rec->app.how != APPID_HOW_NONE)
+			return gkey_app(k, &rec->app);
+		k->proto = rec->proto; /* no DPI: the IP protocol stands in */
+		return true;
 	case SCORE_GROUP_PROTO:
 		k->proto = rec->proto;
 		return true;
@@ -307,6 +328,13 @@ gkey_format(enum score_group g, const struct score_gkey *k, char *name)
 		n = snprintf(name, SCORE_KEY_NAME_MAX, "global");
 		break;
 	case SCORE_GROUP_APP_PROTO:
+		if (k->family == GKEY_APP) /* else no DPI: the IP protocol, as proto */
+			n = snprintf(name, SCORE_KEY_NAME_MAX, "%.*s",
+				     (int)strnlen((const char *)k->addr, sizeof(k->addr)),
+				     (const char *)k->addr);
+		else
+			n = snprintf(name, SCORE_KEY_NAME_MAX, "%s", proto_name(k->proto, pbuf, 8));
+		break;
 	case SCORE_GROUP_PROTO:
 		n = snprintf(name, SCORE_KEY_NAME_MAX, "%s", proto_name(k->proto, pbuf, 8));
 		break;

@@ -62,7 +62,8 @@ enum score_metric {
 
 enum score_group {
 	SCORE_GROUP_GLOBAL,
-	SCORE_GROUP_APP_PROTO, /* until capture names applications: the IP protocol */
+	SCORE_GROUP_APP_PROTO, /* nDPI's app_proto ("tls", "failed"); without DPI: the IP protocol
+				*/
 	SCORE_GROUP_DEST_PORT, /* with the protocol: "tcp/443" */
 	SCORE_GROUP_PROTO,
 	SCORE_GROUP_SRC_SUBNET, /* prefix length in score_spec.prefix */

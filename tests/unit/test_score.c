@@ -400,6 +400,48 @@ test_group_keys(void **state)
 	close_now(s);
 }
 
+/* app_proto: nDPI's name when capture classified the flow, the IP protocol without DPI. */
+static void
+test_app_proto_groups(void **state)
+{
+	static const char *const specs[] = {"bytes/app_proto"};
+	struct score *s = new_local(specs, 1);
+	struct flow_record tls = rec_v4("10.1.2.3", "192.168.77.9", 6, 51000, 443);
+	struct flow_record tls2 = rec_v4("10.9.9.9", "192.168.77.1", 6, 52000, 8443);
+	struct flow_record dns = rec_v4("10.1.2.3", "8.8.8.8", 17, 5353, 53);
+	struct flow_record failed = rec_v4("10.1.2.3", "8.8.8.8", 6, 5353, 9999);
+	struct flow_record plain = rec_v4("10.1.2.3", "8.8.8.8", 6, 5353, 80);
+	struct flow_record longname = tls;
+
+	(void)state;
+	tls.app.how = tls2.app.how = APPID_HOW_DPI;
+	snprintf(tls.app.name, sizeof(tls.app.name), "tls");
+	snprintf(tls2.app.name, sizeof(tls2.app.name), "tls");
+	snprintf(tls2.app.app, sizeof(tls2.app.app), "youtube"); /* same app_proto group */
+	dns.app.how = APPID_HOW_GUESS;
+	snprintf(dns.app.name, sizeof(dns.app.name), "dns");
+	failed.app.how = APPID_HOW_UNKNOWN;
+	snprintf(failed.app.name, sizeof(failed.app.name), "unknown");
+	longname.app.how = APPID_HOW_DPI;
+	snprintf(longname.app.name, sizeof(longname.app.name), "direct_download_link");
+
+	score_one(s, &tls, 1);
+	assert_string_equal(D.r[0].group_key, "tls");
+	score_one(s, &tls2, 1);
+	assert_string_equal(D.r[0].group_key, "tls");
+	assert_int_equal(D.r[0].n, 2);
+	score_one(s, &dns, 1);
+	assert_string_equal(D.r[0].group_key, "dns");
+	assert_int_equal(D.r[0].n, 1);
+	score_one(s, &failed, 1);
+	assert_string_equal(D.r[0].group_key, "failed");
+	score_one(s, &plain, 1);
+	assert_string_equal(D.r[0].group_key, "tcp");
+	score_one(s, &longname, 1);
+	assert_string_equal(D.r[0].group_key, "direct_download_"); /* cut at 16 bytes */
+	close_now(s);
+}
+
 /* Subnet prefixes at their edges. */
 static void
 test_subnet_prefixes(void **state)
@@ -836,6 +878,7 @@ main(void)
 		cmocka_unit_test_setup(test_metrics, setup),
 		cmocka_unit_test_setup(test_pcr_untransformed, setup),
 		cmocka_unit_test_setup(test_group_keys, setup),
+		cmocka_unit_test_setup(test_app_proto_groups, setup),
 		cmocka_unit_test_setup(test_subnet_prefixes, setup),
 		cmocka_unit_test_setup(test_groups_independent, setup),
 		cmocka_unit_test_setup(test_flags_pass_through, setup),
