@@ -8,7 +8,7 @@
  *   local  the estimators live in this worker (the default); records of
  *          one group must always reach the same worker (capture routes
  *          them by score_route_key()), so no locks are needed;
- *   redis  the estimator state lives in a Redis hash shared by workers
+ *   redis  the estimator state lives in Redis, shared by workers
  *          and sensors; each update is one EVALSHA, pipelined through
  *          rconn on the worker's loop. The worker never waits: the
  *          record's result comes back in a callback. If Redis is down
@@ -21,14 +21,15 @@
  * -inf). Group keys are built from the record as capture wrote it (src is
  * the client, dst the server), so both directions of a flow share them.
  *
- * Redis layout. One hash per (spec, group), key
+ * Redis layout. One string value per (spec, group), key
  *	<redis_prefix><metric>/<group>:<group_key>   ("darter:mad:bytes/dest_port:tcp/443")
  *	<redis_prefix><metric>/global                 (the global group)
- * with fields m, d, u, v, n, n_d: struct mad's fields (median and MAD
- * in the transformed domain, trend means, counts) as "%.17g" text, so
- * they round-trip exactly. One EVALSHA per record updates every spec of
- * it atomically (engine/score_redis.c holds the script). Every sensor
- * sharing a prefix must use the same mad options (the hash does not
+ * holding struct mad's fields m, d, u, v, n, n_d (median and MAD in the
+ * transformed domain, trend means, counts) as six little-endian IEEE-754
+ * doubles, 48 bytes: exact round trips, and no number formatting on the
+ * server's hot path. One EVALSHA per record updates every spec of it
+ * atomically (engine/score_redis.c holds the script). Every sensor
+ * sharing a prefix must use the same mad options (the value does not
  * record them). The redis store does not support the compat preset.
  *
  * Order of done calls, redis store: records answered by Redis come back

@@ -2,22 +2,29 @@
  * score_redis.c: the redis store: estimator state shared through Redis.
  *
  * What: each record is one EVALSHA of the script below, whose KEYS are
- * the hashes of every (spec, group) the record updates; Redis runs it
+ * the states of every (spec, group) the record updates; Redis runs it
  * atomically, so workers and sensors sharing a prefix update the same
  * estimators without losing updates. Calls are pipelined through rconn
  * (engine/rconn.h) on the worker's loop: score_record() copies the record
  * into one of redis_window slots, sends, and returns; the reply callback
  * finishes the record and calls done. The worker never waits.
  *
- * Hash layout, one hash per (spec, group):
+ * Layout: one string value per (spec, group):
  *	key    <prefix><metric>/<group>:<group_key>, or <prefix><metric>/global
  *	       e.g. darter:mad:bytes/dest_port:tcp/443, darter:mad:pcr/src_subnet:10.1.2.0/24
- *	m, d   median and MAD, in the transformed domain (log1p(bytes) by default)
- *	u, v   trend means of the median's and the MAD's step signs, in [-1, 1]
- *	n, n_d values learned, updates of d
- * Every field is "%.17g" text: doubles round-trip exactly. A missing hash
- * is a fresh estimator. The options (transform, step, eta) are not stored:
- * every sensor writing under one prefix must use the same.
+ *	value  48 bytes: six little-endian IEEE-754 doubles, in order
+ *	       m, d   median and MAD, in the transformed domain (log1p(bytes) by default)
+ *	       u, v   trend means of the median's and the MAD's step signs, in [-1, 1]
+ *	       n, n_d values learned, updates of d (exact integers below 2^53)
+ * Binary, not text: formatting and parsing six numbers per key was most
+ * of Redis' time per call (strtod and printf in the script, measured with
+ * perf by tools/bench/mad); struct.pack/unpack (Redis' Lua has the struct
+ * library) costs a fraction of it, and doubles round-trip exactly. Read
+ * one with GET and unpack '<dddddd' (tools/mad-redis-dump does). A missing
+ * key is a fresh estimator; a value of another size is refused (error
+ * reply: the record is scored locally, counted in redis_errors). The
+ * options (transform, step, eta) are not stored: every sensor writing
+ * under one prefix must use the same.
  *
  * The script is mad.c's normal-mode update, operation for operation in
  * the same order (Lua 5.1 numbers are IEEE doubles like C's), including
@@ -54,26 +61,25 @@
 
 #define REDIS_BACKOFF_MIN_MS 20
 #define REDIS_BACKOFF_MAX_MS 1000
-#define REDIS_FIELDS	     6 /* m d u v n n_d */
+#define REDIS_STATE_LEN	     48 /* m d u v n n_d, little-endian doubles */
 #define REDIS_HEAD_MAX	     (SCORE_PREFIX_MAX + 48)
 #define REDIS_KEY_MAX	     (REDIS_HEAD_MAX + SCORE_KEY_NAME_MAX)
-#define REDIS_ARGS	     3 /* step mode, eta, eta_min */
+#define REDIS_ARGS	     2 /* step mode, packed eta and eta_min */
 
 /* ------------------------------------------------------------------ */
 /* The script                                                         */
 /* ------------------------------------------------------------------ */
 
 /*
- * KEYS[i]: an estimator hash. ARGV[1]: 'r' relative or 'a' absolute
- * step; ARGV[2] eta; ARGV[3] eta_min; ARGV[3 + i]: the transformed value
- * for KEYS[i]. Returns m d u v n n_d per key, as stored before the update
- * ('0' for a missing field). The constants are mad.c's.
+ * KEYS[i]: an estimator. ARGV[1]: 'r' relative or 'a' absolute step;
+ * ARGV[2]: eta and eta_min packed '<dd'; ARGV[2 + i]: the transformed
+ * value for KEYS[i], packed '<d'. Returns, per key, its value before the
+ * update ("" when it did not exist). The constants are mad.c's.
  */
 static const char score_lua[] =
 	"local rel = ARGV[1] == 'r'\n"
-	"local eta, eta_min = tonumber(ARGV[2]), tonumber(ARGV[3])\n"
+	"local eta, eta_min = struct.unpack('<dd', ARGV[2])\n"
 	"local K, W, DEAD, GAIN, SMAX = 1.5, 0.015625, 0.04, 96.0, 0.1\n"
-	"local function f(x) return string.format('%.17g', x) end\n"
 	"local function max(a, b) if a > b then return a end return b end\n"
 	"local function min(a, b) if a < b then return a end return b end\n"
 	"local function sign(a)\n"
@@ -86,15 +92,17 @@ static const char score_lua[] =
 	"  local b = 1.0 + GAIN * max(0.0, t * t - DEAD)\n"
 	"  return max(eta_min * b, min(SMAX, eta * b) * d)\n"
 	"end\n"
-	"local out, j = {}, 0\n"
+	"local out = {}\n"
 	"for i, key in ipairs(KEYS) do\n"
-	"  local x = tonumber(ARGV[3 + i])\n"
-	"  local s = redis.call('HMGET', key, 'm', 'd', 'u', 'v', 'n', 'n_d')\n"
-	"  for k = 1, 6 do out[j + k] = s[k] or '0' end\n"
-	"  j = j + 6\n"
-	"  local m, d = tonumber(s[1]) or 0, tonumber(s[2]) or 0\n"
-	"  local u, v = tonumber(s[3]) or 0, tonumber(s[4]) or 0\n"
-	"  local n, nd = tonumber(s[5]) or 0, tonumber(s[6]) or 0\n"
+	"  local x = struct.unpack('<d', ARGV[2 + i])\n"
+	"  local old = redis.call('GET', key)\n"
+	"  local m, d, u, v, n, nd = 0, 0, 0, 0, 0, 0\n"
+	"  if old then\n"
+	"    if #old ~= 48 then return redis.error_reply('darter: ' .. key .. ': not a state') "
+	"end\n"
+	"    m, d, u, v, n, nd = struct.unpack('<dddddd', old)\n"
+	"  end\n"
+	"  out[i] = old or ''\n"
 	"  if n == 0 then\n"
 	"    m, n = x, 1\n"
 	"  else\n"
@@ -112,8 +120,7 @@ static const char score_lua[] =
 	"    u = u + W * (sm - u)\n"
 	"    n = n + 1\n"
 	"  end\n"
-	"  redis.call('HSET', key, 'm', f(m), 'd', f(d), 'u', f(u), 'v', f(v), 'n', f(n),\n"
-	"             'n_d', f(nd))\n"
+	"  redis.call('SET', key, struct.pack('<dddddd', m, d, u, v, n, nd))\n"
 	"end\n"
 	"return out\n";
 
@@ -146,12 +153,12 @@ struct score_redis {
 	bool warned_full;	      /* window full: warned once */
 	bool log1p[SCORE_MAX_SPECS];  /* transform client side */
 	bool global[SCORE_MAX_SPECS]; /* head is the whole key */
-	char mode[2], eta[32], eta_min[32];
+	char mode[2], etas[16];	      /* etas: eta, eta_min as '<dd' */
 	size_t head_len[SCORE_MAX_SPECS];
 	char head[SCORE_MAX_SPECS][REDIS_HEAD_MAX]; /* key up to the group key; global: all */
 	/* scratch for one call; rconn copies the arguments */
 	char keys[SCORE_MAX_SPECS][REDIS_KEY_MAX];
-	char vals[SCORE_MAX_SPECS][32];
+	char vals[SCORE_MAX_SPECS][8]; /* '<d' */
 	const char *argv[REDIS_ARGS + 2 * SCORE_MAX_SPECS];
 	size_t argvlen[REDIS_ARGS + 2 * SCORE_MAX_SPECS];
 };
@@ -189,42 +196,61 @@ fallback(struct score *s, const struct flow_record *rec, const struct score_batc
 /* Replies                                                            */
 /* ------------------------------------------------------------------ */
 
-static bool
-parse_double(const struct rconn_reply *e, double *v)
+/* A little-endian IEEE-754 double at p. */
+static double
+le_double(const char *p)
 {
-	char *end;
+	uint64_t u = 0;
+	double v;
 
-	if (e->type != RCONN_TYPE_STRING || e->len == 0 || e->len > 40)
-		return false;
-	*v = strtod(e->str, &end);
-	return end == e->str + e->len && isfinite(*v);
+	for (int k = 7; k >= 0; k--)
+		u = u << 8 | (uint8_t)p[k];
+	memcpy(&v, &u, sizeof(v));
+	return v;
+}
+
+static void
+le_put_double(char *p, double v)
+{
+	uint64_t u;
+
+	memcpy(&u, &v, sizeof(u));
+	for (int k = 0; k < 8; k++, u >>= 8)
+		p[k] = (char)(u & 0xff);
 }
 
 static bool
-parse_count(const struct rconn_reply *e, uint64_t *n)
+exact_count(double v, uint64_t *n)
 {
-	double v;
-
-	if (!parse_double(e, &v) || v < 0 || v >= 0x1p63 || v != floor(v))
+	if (!(v >= 0 && v < 0x1p53 && v == floor(v)))
 		return false;
 	*n = (uint64_t)v;
 	return true;
 }
 
-/* Rebuild the estimator *e held before the update from fields [at, at + 6). */
+/* Rebuild the estimator *e held before the update from the reply's element at. */
 static bool
 parse_state(const struct rconn_reply *reply, size_t at, struct mad *e)
 {
-	struct rconn_reply f[REDIS_FIELDS];
+	struct rconn_reply f;
 	struct mad_state st;
 
-	for (size_t k = 0; k < REDIS_FIELDS; k++)
-		if (rconn_reply_element(reply, at + k, &f[k]) != 0)
-			return false;
+	if (rconn_reply_element(reply, at, &f) != 0 || f.type != RCONN_TYPE_STRING)
+		return false;
 	mad_state_export(e, &st); /* version and kind */
-	if (!parse_double(&f[0], &st.m) || !parse_double(&f[1], &st.d) ||
-	    !parse_double(&f[2], &st.u) || !parse_double(&f[3], &st.v) ||
-	    !parse_count(&f[4], &st.n) || !parse_count(&f[5], &st.n_d))
+	if (f.len == 0) {	  /* a fresh estimator */
+		st.m = st.d = st.u = st.v = 0;
+		st.n = st.n_d = 0;
+		return mad_state_import(e, &st) == 0;
+	}
+	if (f.len != REDIS_STATE_LEN)
+		return false;
+	st.m = le_double(f.str);
+	st.d = le_double(f.str + 8);
+	st.u = le_double(f.str + 16);
+	st.v = le_double(f.str + 24);
+	if (!exact_count(le_double(f.str + 32), &st.n) ||
+	    !exact_count(le_double(f.str + 40), &st.n_d))
 		return false;
 	return mad_state_import(e, &st) == 0;
 }
@@ -240,11 +266,11 @@ reply_apply(struct score *s, const struct rconn_reply *reply, const struct score
 {
 	struct mad tmp[SCORE_MAX_SPECS];
 
-	if (reply->type != RCONN_TYPE_ARRAY || reply->elements != (size_t)b->n * REDIS_FIELDS)
+	if (reply->type != RCONN_TYPE_ARRAY || reply->elements != (size_t)b->n)
 		return false;
 	for (unsigned k = 0; k < b->n; k++) {
 		tmp[k] = b->entry[k]->est;
-		if (!parse_state(reply, (size_t)k * REDIS_FIELDS, &tmp[k]))
+		if (!parse_state(reply, k, &tmp[k]))
 			return false;
 	}
 	*n = 0;
@@ -324,7 +350,7 @@ collect(struct score *s, const struct flow_record *rec, struct score_batch *b)
 	}
 }
 
-/* Fill r->argv: the keys, then step mode, eta, eta_min, the values. Returns argc. */
+/* Fill r->argv: the keys, then step mode, packed etas, the packed values. Returns argc. */
 static int
 build_argv(struct score_redis *r, const struct score_batch *b)
 {
@@ -343,16 +369,14 @@ build_argv(struct score_redis *r, const struct score_batch *b)
 		}
 		r->argv[k] = r->keys[k];
 		r->argvlen[k] = len;
+		le_put_double(r->vals[k], v);
 		r->argv[n + REDIS_ARGS + k] = r->vals[k];
-		r->argvlen[n + REDIS_ARGS + k] =
-			(size_t)snprintf(r->vals[k], sizeof(r->vals[k]), "%.17g", v);
+		r->argvlen[n + REDIS_ARGS + k] = 8;
 	}
 	r->argv[n] = r->mode;
 	r->argvlen[n] = 1;
-	r->argv[n + 1] = r->eta;
-	r->argvlen[n + 1] = strlen(r->eta);
-	r->argv[n + 2] = r->eta_min;
-	r->argvlen[n + 2] = strlen(r->eta_min);
+	r->argv[n + 1] = r->etas;
+	r->argvlen[n + 1] = sizeof(r->etas);
 	return (int)(2 * n + REDIS_ARGS);
 }
 
@@ -455,8 +479,8 @@ score_redis_new(struct score *s)
 	s->redis = r;
 	r->up = true;
 	snprintf(r->mode, sizeof(r->mode), "%s", s->conf.mad.step == MAD_STEP_RELATIVE ? "r" : "a");
-	snprintf(r->eta, sizeof(r->eta), "%.17g", s->conf.mad.eta);
-	snprintf(r->eta_min, sizeof(r->eta_min), "%.17g", s->conf.mad.eta_min);
+	le_put_double(r->etas, s->conf.mad.eta);
+	le_put_double(r->etas + 8, s->conf.mad.eta_min);
 	for (unsigned i = 0; i < s->conf.n_specs; i++)
 		key_head(s, i);
 	errno = ENOMEM;

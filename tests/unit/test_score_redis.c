@@ -511,21 +511,21 @@ test_local_equals_redis(void **state)
 }
 
 /* ------------------------------------------------------------------ */
-/* The hash layout                                                    */
+/* The Redis layout                                                   */
 /* ------------------------------------------------------------------ */
 
-struct hgetall {
+/* One GET (or DBSIZE) reply. */
+struct getval {
 	int calls;
-	char fields[8][8];
-	char values[8][48];
-	size_t n;
+	char buf[64];
+	size_t len;
 	long long keys;
 };
 
 static void
-hgetall_cb(struct rconn *c, enum rconn_result res, const struct rconn_reply *r, void *arg)
+get_cb(struct rconn *c, enum rconn_result res, const struct rconn_reply *r, void *arg)
 {
-	struct hgetall *h = arg;
+	struct getval *h = arg;
 
 	(void)c;
 	h->calls++;
@@ -534,31 +534,29 @@ hgetall_cb(struct rconn *c, enum rconn_result res, const struct rconn_reply *r, 
 		h->keys = r->integer;
 		return;
 	}
-	assert_int_equal(r->type, RCONN_TYPE_ARRAY);
-	h->n = r->elements / 2;
-	assert_true(h->n <= 8);
-	for (size_t i = 0; i < h->n; i++) {
-		struct rconn_reply f, v;
-
-		assert_int_equal(rconn_reply_element(r, 2 * i, &f), 0);
-		assert_int_equal(rconn_reply_element(r, 2 * i + 1, &v), 0);
-		snprintf(h->fields[i], sizeof(h->fields[i]), "%s", f.str);
-		snprintf(h->values[i], sizeof(h->values[i]), "%s", v.str);
-	}
+	assert_int_equal(r->type, RCONN_TYPE_STRING);
+	assert_true(r->len <= sizeof(h->buf));
+	memcpy(h->buf, r->str, r->len);
+	h->len = r->len;
 }
 
-static const char *
-hget(const struct hgetall *h, const char *field)
+/* Field k of a stored state: a little-endian double, decoded independently of score_redis.c */
+static double
+state_field(const struct getval *h, int k)
 {
-	for (size_t i = 0; i < h->n; i++)
-		if (strcmp(h->fields[i], field) == 0)
-			return h->values[i];
-	fail_msg("field %s missing", field);
-	return NULL;
+	unsigned char b[8];
+	double v;
+
+	for (int i = 0; i < 8; i++)
+		b[i] = (unsigned char)
+			       h->buf[8 * k +
+				      (__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ ? i : 7 - i)];
+	memcpy(&v, b, sizeof(v));
+	return v;
 }
 
 static struct rconn *layout_c;
-static struct hgetall layout_h[4];
+static struct getval layout_h[4];
 
 static void
 on_rconn_closed(void *arg)
@@ -585,14 +583,12 @@ layout_check(void)
 		layout_c = rconn_new(&T.loop, &cc);
 		assert_non_null(layout_c);
 		for (int i = 0; i < 3; i++) {
-			const char *argv[] = {"HGETALL", keys[i]};
+			const char *argv[] = {"GET", keys[i]};
 
 			assert_int_equal(
-				rconn_command(layout_c, hgetall_cb, &layout_h[i], 2, argv, NULL),
-				0);
+				rconn_command(layout_c, get_cb, &layout_h[i], 2, argv, NULL), 0);
 		}
-		assert_int_equal(rconn_command(layout_c, hgetall_cb, &layout_h[3], 1, dbsize, NULL),
-				 0);
+		assert_int_equal(rconn_command(layout_c, get_cb, &layout_h[3], 1, dbsize, NULL), 0);
 		T.phase = 1;
 	} else if (T.phase == 1 && layout_h[3].calls == 1) {
 		rconn_close(layout_c, on_rconn_closed, NULL);
@@ -601,28 +597,25 @@ layout_check(void)
 	}
 }
 
-/* The hash holds exactly the reference estimator's state, as %.17g text. */
+/* The value holds exactly the reference estimator's state: six LE doubles m d u v n n_d. */
 static void
-assert_hash_state(const struct hgetall *h, const struct mad *ref)
+assert_stored_state(const struct getval *h, const struct mad *ref)
 {
 	struct mad_state st;
-	char want[48];
 
 	mad_state_export(ref, &st);
 	assert_int_equal(h->calls, 1);
-	assert_int_equal(h->n, 6);
-	assert_true(strtod(hget(h, "m"), NULL) == st.m);
-	assert_true(strtod(hget(h, "d"), NULL) == st.d);
-	assert_true(strtod(hget(h, "u"), NULL) == st.u);
-	assert_true(strtod(hget(h, "v"), NULL) == st.v);
-	snprintf(want, sizeof(want), "%llu", (unsigned long long)st.n);
-	assert_string_equal(hget(h, "n"), want);
-	snprintf(want, sizeof(want), "%llu", (unsigned long long)st.n_d);
-	assert_string_equal(hget(h, "n_d"), want);
+	assert_int_equal(h->len, 48);
+	assert_true(state_field(h, 0) == st.m);
+	assert_true(state_field(h, 1) == st.d);
+	assert_true(state_field(h, 2) == st.u);
+	assert_true(state_field(h, 3) == st.v);
+	assert_true(state_field(h, 4) == (double)st.n);
+	assert_true(state_field(h, 5) == (double)st.n_d);
 }
 
 static void
-test_hash_layout(void **state)
+test_redis_layout(void **state)
 {
 	static const char *const specs[] = {"bytes/dest_port", "pcr/src_subnet:24", "pkts/global"};
 	struct score_conf c = conf_of(specs, 3, 16);
@@ -643,8 +636,8 @@ test_hash_layout(void **state)
 	assert_int_equal(T.st.groups, 3);
 	assert_int_equal(layout_h[3].keys, 3); /* DBSIZE: nothing else was written */
 	for (int i = 0; i < 3; i++)
-		assert_hash_state(&layout_h[i], &T.ref[i]);
-	assert_string_equal(hget(&layout_h[2], "n"), "1500");
+		assert_stored_state(&layout_h[i], &T.ref[i]);
+	assert_true(state_field(&layout_h[2], 4) == 1500.0);
 }
 
 /* ------------------------------------------------------------------ */
@@ -859,7 +852,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_local_equals_redis, setup_server, teardown),
-		cmocka_unit_test_setup_teardown(test_hash_layout, setup_server, teardown),
+		cmocka_unit_test_setup_teardown(test_redis_layout, setup_server, teardown),
 		cmocka_unit_test_setup_teardown(test_pipeline, setup_server, teardown),
 		cmocka_unit_test_setup_teardown(test_window_full, setup_server, teardown),
 		cmocka_unit_test_setup_teardown(test_kill_restart, setup_server, teardown),
