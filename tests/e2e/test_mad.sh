@@ -103,15 +103,16 @@ YAML
 live() {
 	"$darter" -c "$work/live.yaml" -l "$work/live" >"$work/live$1.out" 2>&1 &
 	local pid=$!
-	sleep 2 # the file is read in well under a second; flows stay open until SIGTERM
+	sleep 3 # the file is read in well under a second; flows stay open until SIGTERM
 	kill -TERM "$pid"
 	wait "$pid"
 }
 live 1
-first_n=$(jq -s '[.[] | select(.event_type == "flow")][5000].darter.mad[0].n' "$work/live/eve.json")
+first=$(grep -c '"event_type":"flow"' "$work/live/eve.json")
 live 2
-second_n=$(jq -s '[.[] | select(.event_type == "flow")][5000].darter.mad[0].n' "$work/live/eve.json")
+# on a loaded machine SIGTERM may come before the whole file is read: count what run 1 wrote
+second_n=$(jq -s --argjson k "$first" '[.[] | select(.event_type == "flow")][$k].darter.mad[0].n' "$work/live/eve.json")
 expect "live: the snapshot is written at exit" test -s "$work/live/mad-state.0"
-expect "live: the next run continues from it (n 5001, not 1)" \
-	bash -c "[ '$first_n' = null ] && [ '$second_n' = 5001 ]"
+expect "live: the next run continues from it (n = run 1's flows + 1, not 1)" \
+	bash -c "[ '$first' -gt 0 ] && [ '$second_n' = $((first + 1)) ]"
 exit $((fails > 0))
