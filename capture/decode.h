@@ -4,6 +4,8 @@
  * Pure function over bytes: no DPDK, no allocation, no logging. Every
  * anomaly increments a named counter in the caller's struct decode_stats
  * (one per capture lcore), as Suricata's decoder.event.* counters do.
+ * Tunnels (IP-in-IP, GRE, ERSPAN, VXLAN, Teredo) are peeled: the result
+ * describes the innermost flow (see decode.c for the rules).
  */
 #ifndef DARTER_DECODE_H
 #define DARTER_DECODE_H
@@ -50,6 +52,17 @@ enum decode_event {
 	DECODE_EV_UDP_BAD_LEN,
 	DECODE_EV_ICMPV4_TRUNC,
 	DECODE_EV_ICMPV6_TRUNC,
+	DECODE_EV_GRE_TRUNC,	      /* GRE header or its optional fields cut */
+	DECODE_EV_GRE_WRONG_VERSION,  /* version other than 0 and 1 (PPTP) */
+	DECODE_EV_GRE_V0_FLAGS,	      /* version 0 with routing, recursion or reserved bits */
+	DECODE_EV_GRE_V1_MALFORMED,   /* PPTP GRE without key, with v0-only bits or not PPP */
+	DECODE_EV_GRE_UNKNOWN_PROTO,  /* payload not IP, Ethernet or ERSPAN: flowed as GRE */
+	DECODE_EV_ERSPAN_TRUNC,	      /* ERSPAN type II header cut */
+	DECODE_EV_ERSPAN_BAD_VERSION, /* ERSPAN header version is not type II */
+	DECODE_EV_VXLAN_TRUNC,	      /* VXLAN header cut: flowed as UDP */
+	DECODE_EV_VXLAN_BAD_HEADER,   /* no I flag or reserved byte set: flowed as UDP */
+	DECODE_EV_TUNNEL_TOO_DEEP,    /* more than DECODE_TUNNEL_MAX layers: flowed at the limit */
+	DECODE_EV_TUNNEL_INNER_INVALID, /* inner packet malformed: flowed as the outer */
 	DECODE_EV_MAX
 };
 
@@ -71,7 +84,12 @@ struct decode_stats {
 	uint64_t icmpv6;
 	uint64_t other_ip; /* IP with another protocol: tracked by number */
 	uint64_t non_ip;
-	uint64_t frag; /* IP fragments: counted, not flowed (see decode.c) */
+	uint64_t frag; /* IP fragments (DECODE_FRAG): see frag.h */
+	uint64_t ipip; /* tunnel headers accepted, per kind (inner layers count too) */
+	uint64_t gre;
+	uint64_t erspan;
+	uint64_t vxlan;
+	uint64_t teredo;
 	uint64_t events[DECODE_EV_MAX];
 };
 
@@ -79,7 +97,7 @@ struct decode_stats {
 enum decode_result {
 	DECODE_FLOW,	/* p holds a flow key: give it to the flow table */
 	DECODE_NON_IP,	/* valid frame, not IP */
-	DECODE_FRAG,	/* an IP fragment */
+	DECODE_FRAG,	/* an IP fragment: addresses, proto and frag_* filled, see frag.h */
 	DECODE_INVALID, /* malformed: an event was counted */
 };
 
@@ -98,8 +116,17 @@ struct decode_pkt {
 	uint16_t l3_off; /* offsets into the frame */
 	uint16_t l4_off;
 	uint32_t payload_len; /* L4 payload bytes present (bounded by capture) */
-	uint8_t tunnel;	      /* enum flow_record_tunnel: the tunnel peeled off, or NONE */
+	uint8_t tunnel;	      /* enum flow_record_tunnel: the outermost tunnel peeled, or NONE */
+	uint8_t tunnel_depth; /* tunnel layers peeled, 0..DECODE_TUNNEL_MAX */
+	/* DECODE_FRAG only (zero otherwise): */
+	uint8_t frag_more;  /* IPv4 MF / IPv6 M flag */
+	uint8_t frag_ports; /* first fragment whose L4 header gave sport/dport */
+	uint32_t frag_id;   /* IPv4 identification or IPv6 fragment id */
+	uint32_t frag_off;  /* fragment offset in bytes */
 };
+
+/* Tunnel layers peeled at most; one more is flowed as its carrier, counted. */
+#define DECODE_TUNNEL_MAX 3
 
 /* TCP flag bits, as on the wire. */
 #define DECODE_TCP_FIN 0x01
@@ -116,9 +143,9 @@ int decode_link_supported(int link);
 
 /*
  * Decode one frame of `len` captured bytes. Fills *p only as far as the
- * result says (DECODE_FLOW: fully). Counts into *st: pkts, bytes (len),
- * the protocol counters and any anomaly. Never reads outside data[0..len).
- * Any thread; st must be owned by the caller's thread.
+ * result says (DECODE_FLOW: fully; the innermost flow of a tunnel). Counts into *st: pkts, bytes
+ * (len), the protocol counters and any anomaly. Never reads outside data[0..len). Any thread; st
+ * must be owned by the caller's thread.
  */
 enum decode_result decode_packet(struct decode_pkt *p, int link, const uint8_t *data, uint32_t len,
 				 struct decode_stats *st);

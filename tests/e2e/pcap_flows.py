@@ -7,14 +7,23 @@ Nothing here uses darter's code: every packet is dissected by tshark (one run pe
 capture, reassembly and defragmentation off, tunnel decoding left on), and only
 traffic whose accounting is unambiguous is kept:
 
+Tunnels: the sensor tracks the innermost flow of the tunnels it peels, so the
+oracle does too. Between two IP layers, these count as a tunnel (as the
+sensor's decoder accepts them, at most 3 deep): nothing (IPv4/IPv6 in IP),
+GRE version 0 without routing/recursion/reserved bits carrying IPv4, IPv6,
+Ethernet (0x6558) or ERSPAN, GRE version 1 (PPTP) carrying PPP, VXLAN to UDP
+port 4789 with its I flag, and Teredo (UDP port 3544) whose IPv6 packet fills
+the UDP payload exactly. The packet is then judged by its innermost IP layer,
+and the carriers' tuples (VXLAN's, Teredo's UDP) are excluded: the sensor
+flows a carrier only when the inner packet is bad. Any other second IP layer
+(an ICMP error quoting a header, GTP, L2TP...) makes the packet ineligible.
+
 A packet is *eligible* when all of these hold:
-  - exactly one IP layer (one "ip" or "ipv6" in frame.protocols): a second IP
-    header means a tunnel (GRE, IPIP, 6in4, 4in6, Teredo, VXLAN, GTP...) or an
-    ICMP error quoting the offending packet's header;
+  - no IP layer above its innermost tunnelled one (see above);
   - it is not an IPv4 fragment (MF set or offset != 0) and carries no IPv6
-    fragment header with offset != 0 or M set;
-  - exactly one tcp/udp layer, directly above the IP header (only IPv6
-    extension headers in between);
+    fragment header with offset != 0 or M set, at any layer;
+  - exactly one tcp/udp layer, directly above the (innermost) IP header (only
+    IPv6 extension headers in between);
   - tshark found nothing wrong with it: no _ws.malformed, no _ws.short (both are
     tree items, NOT listed in frame.protocols on tshark 4.0) and no expert info
     of severity Error (bogus IPv4 version, IPv4 total length > packet, bogus TCP
@@ -82,6 +91,13 @@ FIELDS = [
     "ip.hdr_len",
     "ipv6.plen",
     "udp.length",
+    "gre.flags_and_version",
+    "gre.proto",
+    "vxlan.flags",
+    "vxlan.reserved8",
+    "teredo.orig.port",
+    "teredo.auth.idlen",
+    "teredo.auth.aulen",
     "_ws.malformed",
     "_ws.short",
     "_ws.expert.severity",
@@ -200,8 +216,85 @@ def layer_tuples(protos, v4src, v4dst, v6src, v6dst, tsrc, tdst, usrc, udst):
     return out
 
 
+# Tunnels the sensor peels (capture/decode.c): between two IP layers, the
+# dissectors below may appear; anything else (an ICMP error quoting a header,
+# GTP, L2TP, MPLS...) ends the peeling at the outer layer.
+TUNNEL_LINK = {"eth", "ethertype", "vlan", "ppp", "pppoes", "erspan"}
+MAX_TUNNELS = 3  # DECODE_TUNNEL_MAX
+GRE_PROTOS_V0 = {0x0800, 0x86DD, 0x6558, 0x88BE}
+GRE_PPP = 0x880B
+VXLAN_PORT = 4789
+TEREDO_PORT = 3544
+
+
+def nth(cols, field, i):
+    """The i-th occurrence of an integer field, or None."""
+    v = ints(cols[F[field]])
+    return v[i] if i < len(v) else None
+
+
+def tunnel_kind(protos, a, b, cols):
+    """Name of the tunnel between the IP layers at protos[a] and protos[b]
+    if the sensor peels it (same rules as its decoder), else None."""
+    sep = protos[a + 1:b]
+    if not sep:
+        return "ipip"
+    rest = set(sep[1:])
+    if sep[0] == "gre" and rest <= TUNNEL_LINK:
+        i = protos[:a + 1].count("gre")
+        fv, proto = nth(cols, "gre.flags_and_version", i), nth(cols, "gre.proto", i)
+        if fv is None or proto is None:
+            return None
+        if fv & 7 == 0 and fv & 0x4FF8 == 0 and proto in GRE_PROTOS_V0:
+            return "gre"
+        if fv & 7 == 1 and fv & 0xCF78 == 0 and fv & 0x2000 and proto == GRE_PPP:
+            return "gre"
+        return None
+    if sep[0] != "udp" or len(sep) < 2:
+        return None
+    i = protos[:a + 1].count("udp")
+    dport, sport = nth(cols, "udp.dstport", i), nth(cols, "udp.srcport", i)
+    if sep[1] == "vxlan" and set(sep[2:]) <= TUNNEL_LINK and dport == VXLAN_PORT:
+        flags, res = nth(cols, "vxlan.flags", 0), nth(cols, "vxlan.reserved8", 0)
+        if flags is not None and flags & 0x0800 and not res:
+            return "vxlan"
+        return None
+    if sep[1:] == ["teredo"] and TEREDO_PORT in (sport, dport) and protos[b] == "ipv6":
+        # the IPv6 packet must fill the UDP payload exactly (after the indications)
+        ulen = nth(cols, "udp.length", i)
+        plen = nth(cols, "ipv6.plen", protos[:b].count("ipv6"))
+        extra = 0
+        if cols[F["teredo.orig.port"]]:
+            extra += 8
+        if cols[F["teredo.auth.idlen"]]:
+            extra += 13 + (nth(cols, "teredo.auth.idlen", 0) or 0) + \
+                (nth(cols, "teredo.auth.aulen", 0) or 0)
+        if ulen is not None and plen is not None and ulen - 8 == extra + 40 + plen:
+            return "teredo"
+    return None
+
+
+def peel(protos, cols):
+    """(index in protos of the innermost IP layer the sensor reaches, tunnel
+    kinds peeled on the way, outermost first)."""
+    ips = [i for i, t in enumerate(protos) if t in ("ip", "ipv6")]
+    kinds = []
+    k = 0
+    while k + 1 < len(ips):
+        kind = tunnel_kind(protos, ips[k], ips[k + 1], cols)
+        if kind is None:
+            break
+        kinds.append(kind)
+        k += 1
+    return ips[k], kinds
+
+
 def analyse_packet(cols):
-    """Returns (eligible_key or None, reasons, taint_keys, taint_pairs)."""
+    """Returns (eligible_key or None, reasons, taint_keys, taint_pairs).
+
+    An eligible tunnelled packet also returns, as taint, the tuples of its
+    carriers (the outer UDP of VXLAN, Teredo), with reasons: the sensor
+    flows the inner packet, and the carrier only when the inner one is bad."""
     protos = cols[F["frame.protocols"]].split(":")
     reasons = []
 
@@ -216,20 +309,24 @@ def analyse_packet(cols):
     if not ip_layers:
         return None, [], set(), set()  # not IP at all: nothing to say
 
-    n_ip = len(ip_layers)
-    if n_ip > 1:
-        kinds = protos[ip_layers[0] + 1:ip_layers[1]]
-        if "icmp" in kinds or "icmpv6" in kinds:
+    inner, kinds = peel(protos, cols)
+    if len(kinds) > MAX_TUNNELS:
+        reasons.append("%d tunnel layers, more than %d (%s)"
+                       % (len(kinds), MAX_TUNNELS, ":".join(protos)))
+    after = [i for i in ip_layers if i > inner]
+    if after:
+        kinds_between = protos[inner + 1:after[0]]
+        if "icmp" in kinds_between or "icmpv6" in kinds_between:
             reasons.append("ICMP error quoting an IP header (%s)" % ":".join(protos))
         else:
-            reasons.append("tunnel: %d IP layers (%s)" % (n_ip, ":".join(protos)))
+            reasons.append("tunnel not decoded by the sensor (%s)" % ":".join(protos))
 
     # link-layer encapsulations the sensor is declared not to decode
     below = set(protos[:ip_layers[0]])
     for t in sorted(below & UNSUPPORTED):
         reasons.append("%s excluded by PCAP_FLOWS_UNSUPPORTED" % t)
 
-    # fragments
+    # fragments, at any layer (an outer fragment is not peeled)
     mf = [truthy(v) for v in split(cols[F["ip.flags.mf"]])]
     off4 = ints(cols[F["ip.frag_offset"]])
     off6 = ints(cols[F["ipv6.fraghdr.offset"]])
@@ -240,15 +337,13 @@ def analyse_packet(cols):
     if any(more6) or any(o != 0 for o in off6):
         reasons.append("IPv6 fragment")
 
-    # transport
-    if len(tr_layers) == 0:
-        pass  # may still be TCP/UDP by ip.proto (non-first fragment, truncated)
-    elif len(tr_layers) > 1:
-        if n_ip <= 1:
-            reasons.append("%d transport layers (%s)" % (len(tr_layers), ":".join(protos)))
-    else:
-        between = protos[ip_layers[-1] + 1:tr_layers[0]] if ip_layers[-1] < tr_layers[0] else ["?"]
-        if n_ip == 1 and any(not t.startswith("ipv6.") for t in between):
+    # transport: exactly one tcp/udp above the innermost IP, directly
+    inner_tr = [i for i in tr_layers if i > inner]
+    if len(inner_tr) > 1 and not after:
+        reasons.append("%d transport layers (%s)" % (len(inner_tr), ":".join(protos)))
+    elif len(inner_tr) == 1:
+        between = protos[inner + 1:inner_tr[0]]
+        if not after and any(not t.startswith("ipv6.") for t in between):
             reasons.append("transport not directly above IP (%s)" % ":".join(protos))
 
     # tshark's own verdicts
@@ -263,18 +358,18 @@ def analyse_packet(cols):
 
     # UDP length field against the IP payload length (decoders disagree on
     # such packets: old Suricata drops them, new ones keep them)
-    if n_ip == 1 and protos.count("udp") == 1 and not reasons:
-        ulen = ints(cols[F["udp.length"]])
-        if protos[ip_layers[0]] == "ip":
-            iplen, hlen = ints(cols[F["ip.len"]]), ints(cols[F["ip.hdr_len"]])
-            plen = iplen[0] - hlen[0] if len(iplen) == 1 and len(hlen) == 1 else None
-        elif protos[ip_layers[0] + 1:ip_layers[0] + 2] == ["udp"]:  # IPv6, no ext. headers
-            v = ints(cols[F["ipv6.plen"]])
-            plen = v[0] if len(v) == 1 else None
+    if not after and len(inner_tr) == 1 and protos[inner_tr[0]] == "udp" and not reasons:
+        ulen = nth(cols, "udp.length", protos[:inner_tr[0]].count("udp"))
+        if protos[inner] == "ip":
+            j = protos[:inner].count("ip")
+            iplen, hlen = nth(cols, "ip.len", j), nth(cols, "ip.hdr_len", j)
+            plen = iplen - hlen if iplen is not None and hlen is not None else None
+        elif inner_tr[0] == inner + 1:  # IPv6, no extension headers
+            plen = nth(cols, "ipv6.plen", protos[:inner].count("ipv6"))
         else:
             plen = None
-        if len(ulen) == 1 and (ulen[0] < 8 or (plen is not None and ulen[0] != plen)):
-            reasons.append("UDP length %d != IP payload length %s" % (ulen[0], plen))
+        if ulen is not None and (ulen < 8 or (plen is not None and ulen != plen)):
+            reasons.append("UDP length %d != IP payload length %s" % (ulen, plen))
 
     # every address pair and port pair the packet shows
     addr_pairs = list(zip(v4src, v4dst)) + list(zip(v6src, v6dst))
@@ -293,24 +388,45 @@ def analyse_packet(cols):
     if not indicated and not port_pairs:
         return None, [], set(), set()  # ICMP, ESP, SCTP...: not compared
 
-    if not reasons:
-        # single IP, single transport: must be readable
-        if len(addr_pairs) != 1 or len(port_pairs) != 1 or len(tr_layers) != 1:
-            reasons.append("incomplete headers (%s)" % ":".join(protos))
-        else:
-            (s, d), (proto, sp, dp) = addr_pairs[0], port_pairs[0]
+    all_tuples = layer_tuples(protos, v4src, v4dst, v6src, v6dst, tsrc, tdst, usrc, udst)
+    consistent = (len(v4src) == len(v4dst) == protos.count("ip") and
+                  len(v6src) == len(v6dst) == protos.count("ipv6") and
+                  len(tsrc) == len(tdst) == protos.count("tcp") and
+                  len(usrc) == len(udst) == protos.count("udp"))
+    key = None
+    if not reasons and not consistent:
+        reasons.append("incomplete headers (%s)" % ":".join(protos))
+    if not reasons and len(inner_tr) == 1:
+        # the innermost IP layer and its transport: must be readable
+        is4 = protos[inner] == "ip"
+        j = protos[:inner].count(protos[inner])
+        srcs, dsts = (v4src, v4dst) if is4 else (v6src, v6dst)
+        t = protos[inner_tr[0]]
+        k = protos[:inner_tr[0]].count(t)
+        sps, dps = (tsrc, tdst) if t == "tcp" else (usrc, udst)
+        if j < len(srcs) and j < len(dsts) and k < len(sps) and k < len(dps):
             try:
-                return canonical_key(proto, s, sp, d, dp), [], set(), set()
+                key = canonical_key(t, srcs[j], sps[k], dsts[j], dps[k])
             except ValueError as e:
                 reasons.append("unparsable tuple: %s" % e)
+        else:
+            reasons.append("incomplete headers (%s)" % ":".join(protos))
+    elif not reasons and not inner_tr:
+        if not kinds:
+            reasons.append("incomplete headers (%s)" % ":".join(protos))
 
     taint = set()
-    for proto, s, sp, d, dp in layer_tuples(protos, v4src, v4dst, v6src, v6dst,
-                                            tsrc, tdst, usrc, udst):
+    for proto, s, sp, d, dp in all_tuples:
         try:
             taint.add(canonical_key(proto, s, sp, d, dp))
         except ValueError:
             pass
+    if key is not None or (kinds and not reasons):
+        # an inner flow (TCP/UDP: compared; ICMP...: not) whose carriers
+        # the sensor flows only when the inner packet is bad
+        taint.discard(key)
+        return key, ["carrier of a %s tunnel" % kinds[0]] if taint else [], taint, set()
+
     pairs = set()
     if nonfirst_fragment or (indicated - have) or not taint:
         for s, d in addr_pairs:
@@ -381,7 +497,6 @@ def compute(pcap):
             c = counts.setdefault(key, [0, 0])
             c[0] += 1
             c[1] += caplen
-            continue
         for k in taint:
             e = excluded.setdefault(k, {"reasons": [], "first_frame": num,
                                         "ineligible_pkts": 0})

@@ -369,6 +369,20 @@ assert_pkt_same(const struct decode_pkt *a, const struct decode_pkt *b, enum dec
 	assert_int_equal(a->l3_off, b->l3_off);
 	assert_int_equal(a->l4_off, b->l4_off);
 	assert_int_equal(a->payload_len, b->payload_len);
+	assert_int_equal(a->tunnel, b->tunnel);
+	assert_int_equal(a->tunnel_depth, b->tunnel_depth);
+	assert_int_equal(a->frag_more, b->frag_more);
+	assert_int_equal(a->frag_ports, b->frag_ports);
+	assert_int_equal(a->frag_id, b->frag_id);
+	assert_int_equal(a->frag_off, b->frag_off);
+}
+
+/* Events a packet that flows may carry: cuts, and the fallbacks of tunnels. */
+static int
+is_flow_event(int ev)
+{
+	return ev == DECODE_EV_IPV4_TRUNC_PKT || ev == DECODE_EV_IPV6_TRUNC_PKT ||
+	       ev >= DECODE_EV_GRE_TRUNC;
 }
 
 /*
@@ -416,7 +430,26 @@ decode(int link, const uint8_t *frame, size_t len, struct decode_pkt *p, struct 
 	case DECODE_FLOW:
 	case DECODE_FRAG:
 		assert_int_equal(st->invalid, before.invalid);
-		assert_true(events <= 1); /* only <ip>.trunc_pkt */
+		assert_int_equal(st->non_ip, before.non_ip);
+		if (p->tunnel_depth == 0 &&
+		    st->gre + st->erspan + st->vxlan + st->teredo + st->ipip ==
+			    before.gre + before.erspan + before.vxlan + before.teredo +
+				    before.ipip) {
+			/* no tunnel entered: only <ip>.trunc_pkt, or a bogus tunnel header */
+			assert_true(events <= 2);
+		}
+		for (int i = 0; i < DECODE_EV_MAX; i++)
+			if (st->events[i] != before.events[i] && !is_flow_event(i))
+				/* an inner layer's event: the packet fell back to its carrier */
+				assert_true(st->events[DECODE_EV_TUNNEL_INNER_INVALID] >
+						    before.events[DECODE_EV_TUNNEL_INNER_INVALID] ||
+					    i == DECODE_EV_UNKNOWN_ETHERTYPE);
+		assert_true(p->tunnel_depth <= DECODE_TUNNEL_MAX);
+		assert_true((p->tunnel == 0) == (p->tunnel_depth == 0));
+		if (r == DECODE_FLOW)
+			assert_true(p->frag_more + p->frag_ports + p->frag_id + p->frag_off == 0);
+		else if (p->frag_off != 0)
+			assert_int_equal(p->frag_ports, 0);
 		assert_true(p->ip_version == 4 || p->ip_version == 6);
 		assert_true(p->l3_off < p->l4_off);
 		assert_true(p->l4_off <= len);
@@ -661,11 +694,11 @@ test_icmp_fields(void **state)
 	assert_int_equal(st.icmpv4, 0);
 }
 
-/* Tunnels and anything else: flowed by protocol number, ports 0. */
+/* Anything but tunnels (see below): flowed by protocol number, ports 0. */
 static void
 test_other_protocols(void **state)
 {
-	static const uint8_t protos[] = {GRE, IPIP, IPV6, ESP, SCTP, 89, 103, 255};
+	static const uint8_t protos[] = {ESP, SCTP, 89, 103, 255};
 	struct frame f;
 	struct decode_pkt p;
 	struct decode_stats st;
@@ -1176,9 +1209,16 @@ test_ipv4_frag(void **state)
 		assert_int_equal(p.proto, UDP);
 		assert_int_equal(p.l3_off, 14);
 		assert_int_equal(p.l4_off, 34);
-		assert_int_equal(p.sport + p.dport, 0);
+		assert_int_equal(p.frag_id, 0x1234);
+		assert_int_equal(p.frag_off, (frag[i] & 0x1fff) * 8);
+		assert_int_equal(p.frag_more, (frag[i] & 0x2000) != 0);
+		assert_int_equal(p.payload_len, 8 + 16);
+		/* only a first fragment gives its ports */
+		assert_int_equal(p.frag_ports, p.frag_off == 0);
+		assert_int_equal(p.sport, p.frag_off == 0 ? 5353 : 0);
+		assert_int_equal(p.dport, p.frag_off == 0 ? 53 : 0);
 	}
-	/* a fragment's L4 header is not looked at: 1 byte of "TCP" is fine */
+	/* a fragment's L4 header is not required: 1 byte of "TCP" is fine */
 	build(&f,
 	      &(struct spec){.link = DECODE_LINK_ETHERNET, .ipver = 4, .proto = 250, .payload = 1});
 	f.b[f.l3 + 9] = TCP;
@@ -1186,6 +1226,19 @@ test_ipv4_frag(void **state)
 	assert_int_equal(decode_frame(DECODE_LINK_ETHERNET, &f, &p, &st), DECODE_FRAG);
 	assert_int_equal(p.proto, TCP);
 	assert_int_equal(st.invalid, 0);
+	put16(f.b + f.l3 + 6, 0x2000); /* first fragment, but its 1 byte holds no ports */
+	assert_int_equal(decode_frame(DECODE_LINK_ETHERNET, &f, &p, &st), DECODE_FRAG);
+	assert_int_equal(p.frag_ports, 0);
+	assert_int_equal(p.sport + p.dport, 0);
+	/* a first TCP fragment gives ports and flags */
+	build(&f, &(struct spec){.link = DECODE_LINK_ETHERNET, .ipver = 4, .proto = TCP});
+	put16(f.b + f.l3 + 6, 0x2000);
+	assert_int_equal(decode_frame(DECODE_LINK_ETHERNET, &f, &p, &st), DECODE_FRAG);
+	assert_int_equal(p.frag_ports, 1);
+	assert_int_equal(p.sport, 40000);
+	assert_int_equal(p.dport, 443);
+	assert_int_equal(p.tcp_flags, DECODE_TCP_SYN | DECODE_TCP_ACK);
+	assert_int_equal(st.tcp, 0);
 	/* DF alone (and the reserved bit) is not a fragment */
 	build(&f, &(struct spec){.link = DECODE_LINK_ETHERNET, .ipver = 4, .proto = UDP});
 	put16(f.b + f.l3 + 6, 0xc000);
@@ -1471,7 +1524,12 @@ test_ipv6_frag(void **state)
 		assert_addrs(&p, 6);
 		assert_int_equal(p.proto, UDP);
 		assert_int_equal(p.l4_off, fh + 8);
-		assert_int_equal(p.sport + p.dport, 0);
+		assert_int_equal(p.frag_id, 0xcafe);
+		assert_int_equal(p.frag_off, frags[i].offset8 * 8);
+		assert_int_equal(p.frag_more, frags[i].more);
+		assert_int_equal(p.frag_ports, frags[i].offset8 == 0);
+		assert_int_equal(p.sport, frags[i].offset8 == 0 ? 5353 : 0);
+		assert_int_equal(p.dport, frags[i].offset8 == 0 ? 53 : 0);
 	}
 	/* the reserved bits alone do not make a fragment */
 	build(&f, &(struct spec){.link = DECODE_LINK_ETHERNET,
@@ -1609,7 +1667,7 @@ test_trunc_tcp6(void **state)
 static void
 test_trunc_all(void **state)
 {
-	static const uint8_t protos[] = {TCP, UDP, ICMP, ICMP6, GRE};
+	static const uint8_t protos[] = {TCP, UDP, ICMP, ICMP6, ESP};
 
 	(void)state;
 	for (size_t i = 0; i < NLINKS; i++)
@@ -1627,6 +1685,701 @@ test_trunc_all(void **state)
 				     .ipver = 4,
 				     .proto = TCP,
 				     .payload = 3});
+}
+
+/* ------------------------------------------------------------------ */
+/* Tunnels                                                             */
+/* ------------------------------------------------------------------ */
+
+/*
+ * A tunnelled frame is built inside out: build() makes the inner packet
+ * (raw IP, or Ethernet for the tunnels that carry frames), wrap() puts one
+ * tunnel layer with its outer IP header in front of it (offsets shift, the
+ * outer lengths are patched), and an Ethernet header goes on last. Outer
+ * addresses differ from the inner ones (ip4_a/b, ip6_a/b).
+ */
+static const uint8_t ip4_c[4] = {203, 0, 113, 9};
+static const uint8_t ip4_d[4] = {203, 0, 113, 77};
+static const uint8_t ip6_c[16] = {0x20, 0x01, 0x0d, 0xb8, 0xff, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 9};
+static const uint8_t ip6_d[16] = {0x20, 0x01, 0x0d, 0xb8, 0xff, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 77};
+
+enum tun {
+	TUN_IPIP,	 /* protocol 4 or 41 after the inner version */
+	TUN_GRE,	 /* version 0, no options, IPv4 or IPv6 */
+	TUN_GRE_CKS,	 /* version 0 with checksum, key and sequence */
+	TUN_GRE_TEB,	 /* 0x6558: an Ethernet frame inside */
+	TUN_PPTP,	 /* version 1 with key, sequence, ack; PPP inside */
+	TUN_ERSPAN1,	 /* 0x88be without sequence: bare Ethernet */
+	TUN_ERSPAN2,	 /* 0x88be with sequence: 8-byte header, Ethernet */
+	TUN_VXLAN,	 /* UDP 4789, Ethernet inside */
+	TUN_TEREDO,	 /* UDP from 3544, IPv6 inside */
+	TUN_TEREDO_AUTH, /* to 3544, authentication and origin indications first */
+	TUN_N
+};
+
+/* Does tunnel t carry an Ethernet frame (else an IP packet)? */
+static int
+tun_eth(enum tun t)
+{
+	return t == TUN_GRE_TEB || t == TUN_ERSPAN1 || t == TUN_ERSPAN2 || t == TUN_VXLAN;
+}
+
+static uint8_t
+tun_kind(enum tun t)
+{
+	switch (t) {
+	case TUN_IPIP:
+		return 1; /* FLOW_RECORD_TUNNEL_IPIP */
+	case TUN_VXLAN:
+		return 3;
+	case TUN_TEREDO:
+	case TUN_TEREDO_AUTH:
+		return 4;
+	default:
+		return 2; /* GRE */
+	}
+}
+
+/* Put n bytes of hdr in front of f. */
+static void
+prepend(struct frame *f, const uint8_t *hdr, size_t n)
+{
+	assert_true(f->len + n <= FRAME_MAX);
+	memmove(f->b + n, f->b, f->len);
+	memcpy(f->b, hdr, n);
+	f->len += n;
+	f->l3 += n;
+	f->l4 += n;
+	f->l4_end += n;
+}
+
+/* An Ethernet header for the packet in f (IP of its version nibble). */
+static void
+eth_prepend(struct frame *f)
+{
+	uint8_t h[14];
+
+	w_eth(h, f->b[0] >> 4 == 6 ? 0x86dd : 0x0800);
+	prepend(f, h, sizeof(h));
+}
+
+/* The tunnel header of t after the outer L4 start; returns its length. */
+static size_t
+w_tun(uint8_t *b, enum tun t, const struct frame *f)
+{
+	unsigned ip_type = f->b[0] >> 4 == 6 ? 0x86dd : 0x0800;
+	size_t n = 0;
+
+	switch (t) {
+	case TUN_IPIP:
+		return 0;
+	case TUN_GRE:
+		put16(b, 0);
+		put16(b + 2, ip_type);
+		return 4;
+	case TUN_GRE_CKS:
+		put16(b, 0xb000);
+		put16(b + 2, ip_type);
+		memset(b + 4, 0, 4);  /* checksum, offset */
+		put32(b + 8, 0x77);   /* key */
+		put32(b + 12, 12345); /* sequence */
+		return 16;
+	case TUN_GRE_TEB:
+		put16(b, 0x2000); /* with a key, as in NVGRE */
+		put16(b + 2, 0x6558);
+		put32(b + 4, 0x1000);
+		return 8;
+	case TUN_PPTP:
+		put16(b, 0x3081);
+		put16(b + 2, 0x880b);
+		put16(b + 4, (unsigned)(f->len + 4));
+		put16(b + 6, 38992);
+		put32(b + 8, 106);
+		put32(b + 12, 140);
+		b[16] = 0xff;
+		b[17] = 0x03;
+		put16(b + 18, ip_type == 0x86dd ? 0x0057 : 0x0021);
+		return 20;
+	case TUN_ERSPAN1:
+		put16(b, 0);
+		put16(b + 2, 0x88be);
+		return 4;
+	case TUN_ERSPAN2:
+		put16(b, 0x1000);
+		put16(b + 2, 0x88be);
+		put32(b + 4, 7);
+		put32(b + 8, 0x10640001); /* version 1 (type II), VLAN 100, session 1 */
+		put32(b + 12, 0);
+		return 16;
+	case TUN_VXLAN:
+		n = w_udp(b, 49152, 4789);
+		put32(b + n, 0x08000000);
+		put32(b + n + 4, 0x00123400); /* VNI 0x1234 */
+		return n + 8;
+	case TUN_TEREDO:
+		return w_udp(b, 3544, 40000);
+	case TUN_TEREDO_AUTH:
+		n = w_udp(b, 40000, 3544);
+		b[n] = 0;
+		b[n + 1] = 1;
+		b[n + 2] = 3; /* client id length */
+		b[n + 3] = 2; /* authentication value length */
+		memset(b + n + 4, 0x5a, 3 + 2 + 8);
+		b[n + 17] = 0; /* confirmation */
+		n += 18;
+		put16(b + n, 0); /* origin indication: port, address */
+		put16(b + n + 2, 0xffff);
+		put32(b + n + 4, 0x12345678);
+		return n + 8;
+	default:
+		fail();
+		return 0;
+	}
+}
+
+static uint8_t
+tun_proto(enum tun t, const struct frame *f)
+{
+	if (t == TUN_IPIP)
+		return f->b[0] >> 4 == 6 ? IPV6 : IPIP;
+	if (t == TUN_VXLAN || t == TUN_TEREDO || t == TUN_TEREDO_AUTH)
+		return UDP;
+	return GRE;
+}
+
+/* Put tunnel t, in outer IP of version ov, in front of f (raw, no link). */
+static void
+wrap(struct frame *f, enum tun t, int ov)
+{
+	uint8_t h[128];
+	size_t n, l4;
+
+	n = ov == 4 ? w_ipv4(h, tun_proto(t, f), 0) : w_ipv6(h, tun_proto(t, f));
+	if (ov == 4) {
+		memcpy(h + 12, ip4_c, 4);
+		memcpy(h + 16, ip4_d, 4);
+	} else {
+		memcpy(h + 8, ip6_c, 16);
+		memcpy(h + 24, ip6_d, 16);
+	}
+	l4 = n;
+	n += w_tun(h + n, t, f);
+	if (tun_eth(t) && f->b[0] >> 4 != 0)
+		fail_msg("an Ethernet tunnel needs an Ethernet frame");
+	prepend(f, h, n);
+	if (ov == 4)
+		put16(f->b + 2, (unsigned)f->len);
+	else
+		put16(f->b + 4, (unsigned)(f->len - 40));
+	if (tun_proto(t, f) == UDP)
+		put16(f->b + l4 + 4, (unsigned)(f->len - l4));
+}
+
+/* The inner packet a tunnel of kind t carries: IP of version iv, or Ethernet + IP. */
+static void
+build_inner(struct frame *f, enum tun t, int iv, uint8_t proto)
+{
+	build(f, &(struct spec){.link = tun_eth(t) ? DECODE_LINK_ETHERNET : DECODE_LINK_RAW,
+				.ipver = iv,
+				.proto = proto,
+				.l4_opt = 4,
+				.payload = 11});
+	if (tun_eth(t))
+		f->b[0] = 0x02; /* the MAC's first nibble must not look like IP to wrap() */
+}
+
+/* f (Ethernet, tunnelled `depth` times, outermost kind) flows as its inner packet. */
+static void
+assert_tunnel_flows(const struct frame *f, int iv, uint8_t proto, uint8_t kind, int depth)
+{
+	struct decode_pkt p;
+	struct decode_stats st;
+
+	assert_int_equal(decode_frame(DECODE_LINK_ETHERNET, f, &p, &st), DECODE_FLOW);
+	assert_int_equal(ev_sum(&st), 0);
+	assert_addrs(&p, iv);
+	assert_int_equal(p.proto, proto);
+	assert_int_equal(p.tunnel, kind);
+	assert_int_equal(p.tunnel_depth, depth);
+	assert_int_equal(p.l3_off, f->l3);
+	assert_int_equal(p.l4_off, f->l4);
+	assert_int_equal(p.payload_len, f->len - f->l4_end);
+	assert_int_equal(st.invalid + st.non_ip, 0);
+	if (proto == TCP) {
+		assert_int_equal(p.sport, 40000);
+		assert_int_equal(p.dport, 443);
+		assert_int_equal(st.tcp, 1);
+	}
+}
+
+/* Every tunnel kind, inner IPv4 and IPv6 (TCP, UDP, ICMP), outer IPv4 and IPv6. */
+static void
+test_tunnel_each(void **state)
+{
+	static const uint8_t protos[] = {TCP, UDP, ICMP};
+	struct frame f;
+
+	(void)state;
+	for (int t = 0; t < TUN_N; t++)
+		for (int iv = 4; iv <= 6; iv += 2)
+			for (int ov = 4; ov <= 6; ov += 2)
+				for (size_t i = 0; i < sizeof(protos); i++) {
+					uint8_t proto =
+						protos[i] == ICMP && iv == 6 ? ICMP6 : protos[i];
+
+					if ((t == TUN_TEREDO || t == TUN_TEREDO_AUTH) &&
+					    (iv != 6 || ov != 4))
+						continue; /* Teredo is IPv6 over UDP/IPv4 */
+					build_inner(&f, (enum tun)t, iv, proto);
+					wrap(&f, (enum tun)t, ov);
+					eth_prepend(&f);
+					assert_tunnel_flows(&f, iv, proto, tun_kind((enum tun)t),
+							    1);
+				}
+}
+
+/* The counters of each kind, and VLAN ids from the outer Ethernet only. */
+static void
+test_tunnel_counters(void **state)
+{
+	struct frame f;
+	struct decode_pkt p;
+	struct decode_stats st;
+
+	(void)state;
+	build_inner(&f, TUN_VXLAN, 4, TCP);
+	put16(f.b + 12, 0x8100); /* an inner VLAN tag: walked, not recorded */
+	memmove(f.b + 18, f.b + 14, f.len - 14);
+	put16(f.b + 14, 999);
+	put16(f.b + 16, 0x0800);
+	f.len += 4;
+	f.l3 += 4;
+	f.l4 += 4;
+	f.l4_end += 4;
+	wrap(&f, TUN_VXLAN, 4);
+	eth_prepend(&f);
+	assert_tunnel_flows(&f, 4, TCP, 3, 1);
+	assert_int_equal(decode_frame(DECODE_LINK_ETHERNET, &f, &p, &st), DECODE_FLOW);
+	assert_int_equal(p.vlan[0], 0);
+	assert_int_equal(st.vxlan, 1);
+	assert_int_equal(st.ethernet, 2);
+	assert_int_equal(st.vlan, 1);
+	assert_int_equal(st.ipv4, 2);
+	assert_int_equal(st.udp, 1);
+	assert_int_equal(st.tcp, 1);
+
+	build_inner(&f, TUN_ERSPAN2, 6, UDP);
+	wrap(&f, TUN_ERSPAN2, 4);
+	eth_prepend(&f);
+	assert_int_equal(decode_frame(DECODE_LINK_ETHERNET, &f, &p, &st), DECODE_FLOW);
+	assert_int_equal(st.gre + st.erspan, 2);
+	assert_int_equal(st.other_ip, 0); /* the carrier is peeled, not flowed */
+
+	build_inner(&f, TUN_TEREDO, 6, UDP);
+	wrap(&f, TUN_TEREDO, 4);
+	eth_prepend(&f);
+	assert_int_equal(decode_frame(DECODE_LINK_ETHERNET, &f, &p, &st), DECODE_FLOW);
+	assert_int_equal(st.teredo, 1);
+	assert_int_equal(st.udp, 2);
+
+	build_inner(&f, TUN_IPIP, 4, UDP);
+	wrap(&f, TUN_IPIP, 6);
+	eth_prepend(&f);
+	assert_int_equal(decode_frame(DECODE_LINK_ETHERNET, &f, &p, &st), DECODE_FLOW);
+	assert_int_equal(st.ipip, 1);
+	assert_int_equal(st.ipv6 + st.ipv4, 2);
+}
+
+/* Nested up to the limit: the outermost kind is reported; one more is not peeled. */
+static void
+test_tunnel_nested(void **state)
+{
+	struct frame f;
+	struct decode_pkt p;
+	struct decode_stats st;
+
+	(void)state;
+	/* TCP/IPv4 in IPv6 (IPIP) in GRE/IPv4 in Ethernet in VXLAN/IPv6 */
+	build_inner(&f, TUN_IPIP, 4, TCP);
+	wrap(&f, TUN_IPIP, 6);
+	wrap(&f, TUN_GRE, 4);
+	eth_prepend(&f);
+	f.b[0] = 0x02;
+	wrap(&f, TUN_VXLAN, 6);
+	eth_prepend(&f);
+	assert_tunnel_flows(&f, 4, TCP, 3, 3);
+
+	/* a fourth layer: flowed as the third layer's packet (IPIP by number) */
+	build_inner(&f, TUN_IPIP, 4, TCP);
+	wrap(&f, TUN_IPIP, 4);
+	wrap(&f, TUN_IPIP, 6);
+	wrap(&f, TUN_GRE, 4);
+	wrap(&f, TUN_IPIP, 6);
+	eth_prepend(&f);
+	assert_int_equal(decode_frame(DECODE_LINK_ETHERNET, &f, &p, &st), DECODE_FLOW);
+	assert_int_equal(st.events[DECODE_EV_TUNNEL_TOO_DEEP], 1);
+	assert_int_equal(ev_sum(&st), 1);
+	assert_int_equal(p.tunnel, 1);
+	assert_int_equal(p.tunnel_depth, DECODE_TUNNEL_MAX);
+	assert_int_equal(p.ip_version, 4); /* the innermost wrap: IPv4 carrying IPv4 */
+	assert_memory_equal(p.src, ip4_c, 4);
+	assert_int_equal(p.proto, IPIP);
+	assert_int_equal(st.other_ip, 1);
+	assert_int_equal(st.tcp, 0);
+
+	/* a header loop: 40 IPv4-in-IPv4 layers, bounded the same way */
+	build_inner(&f, TUN_IPIP, 4, UDP);
+	for (int i = 0; i < 40; i++)
+		wrap(&f, TUN_IPIP, 4);
+	eth_prepend(&f);
+	assert_int_equal(decode_frame(DECODE_LINK_ETHERNET, &f, &p, &st), DECODE_FLOW);
+	assert_int_equal(st.events[DECODE_EV_TUNNEL_TOO_DEEP], 1);
+	assert_int_equal(p.tunnel_depth, DECODE_TUNNEL_MAX);
+	assert_int_equal(st.ipv4, DECODE_TUNNEL_MAX + 1);
+}
+
+/*
+ * Cut at every length: the outer headers cut are invalid; once the carrier
+ * flows, a cut inside the tunnel flows as the carrier (never a half-parsed
+ * inner packet), and once the inner L4 header is whole the inner packet
+ * flows (Teredo: only when whole, its length must match).
+ */
+static void
+sweep_tunnel(enum tun t, int iv, int ov)
+{
+	struct frame f;
+	struct decode_pkt p;
+	struct decode_stats st;
+	size_t carrier_l4;
+	uint8_t carrier;
+	int exact = t == TUN_TEREDO || t == TUN_TEREDO_AUTH;
+
+	build_inner(&f, t, iv, TCP);
+	wrap(&f, t, ov);
+	eth_prepend(&f);
+	carrier = ov == 4 ? f.b[14 + 9] : f.b[14 + 6];
+	carrier_l4 = 14 + (ov == 4 ? 20 : 40) + (carrier == UDP ? 8 : 0);
+	for (size_t len = 0; len <= f.len; len++) {
+		enum decode_result r;
+
+		memset(&st, 0, sizeof(st));
+		r = decode(DECODE_LINK_ETHERNET, f.b, len, &p, &st);
+		if (len < carrier_l4) {
+			assert_int_equal(r, DECODE_INVALID);
+			continue;
+		}
+		assert_int_equal(r, DECODE_FLOW);
+		if (len >= f.l4_end && (!exact || len == f.len)) {
+			assert_int_equal(p.tunnel_depth, 1);
+			assert_int_equal(p.tunnel, tun_kind(t));
+			assert_addrs(&p, iv);
+			assert_int_equal(p.dport, 443);
+			assert_int_equal(p.payload_len, len - f.l4_end);
+			continue;
+		}
+		/* the carrier */
+		assert_int_equal(p.tunnel_depth, 0);
+		assert_int_equal(p.tunnel, 0);
+		assert_int_equal(p.ip_version, ov);
+		assert_int_equal(p.proto, carrier);
+		if (ov == 4)
+			assert_memory_equal(p.src, ip4_c, 4);
+		else
+			assert_memory_equal(p.src, ip6_c, 16);
+		assert_int_equal(st.invalid, 0);
+	}
+}
+
+static void
+test_tunnel_trunc(void **state)
+{
+	(void)state;
+	for (int t = 0; t < TUN_N; t++)
+		for (int iv = 4; iv <= 6; iv += 2)
+			for (int ov = 4; ov <= 6; ov += 2) {
+				if ((t == TUN_TEREDO || t == TUN_TEREDO_AUTH) &&
+				    (iv != 6 || ov != 4))
+					continue;
+				sweep_tunnel((enum tun)t, iv, ov);
+			}
+}
+
+/* f flows as its carrier (outer IPv4, protocol proto) with exactly the events given. */
+static void
+assert_carrier(const struct frame *f, uint8_t proto, int ev1, int ev2)
+{
+	struct decode_pkt p;
+	struct decode_stats st;
+
+	assert_int_equal(decode_frame(DECODE_LINK_ETHERNET, f, &p, &st), DECODE_FLOW);
+	assert_int_equal(p.tunnel, 0);
+	assert_int_equal(p.tunnel_depth, 0);
+	assert_int_equal(p.ip_version, 4);
+	assert_memory_equal(p.src, ip4_c, 4);
+	assert_memory_equal(p.dst, ip4_d, 4);
+	assert_int_equal(p.proto, proto);
+	assert_int_equal(p.l3_off, 14);
+	assert_int_equal(p.l4_off, 34);
+	assert_int_equal(st.invalid + st.non_ip, 0);
+	assert_int_equal(ev_sum(&st), (ev1 >= 0) + (ev2 >= 0));
+	if (ev1 >= 0)
+		assert_int_equal(st.events[ev1], 1);
+	if (ev2 >= 0)
+		assert_int_equal(st.events[ev2], 1);
+	if (proto == UDP) {
+		assert_int_equal(st.udp, 1);
+		assert_int_equal(st.other_ip, 0);
+	} else {
+		assert_int_equal(p.sport + p.dport, 0);
+		assert_int_equal(st.other_ip, 1);
+	}
+	assert_int_equal(st.tcp, 0);
+}
+
+static void
+test_tunnel_bogus_gre(void **state)
+{
+	static const unsigned v0_reserved[] = {0x4000, 0x0800, 0x0100, 0x0700, 0x0080, 0x0008};
+	struct frame f;
+	const size_t g = 14 + 20;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(v0_reserved) / sizeof(v0_reserved[0]); i++) {
+		build_inner(&f, TUN_GRE, 4, TCP);
+		wrap(&f, TUN_GRE, 4);
+		eth_prepend(&f);
+		put16(f.b + g, v0_reserved[i]);
+		assert_carrier(&f, GRE, DECODE_EV_GRE_V0_FLAGS, -1);
+	}
+	for (unsigned v = 2; v < 8; v++) {
+		build_inner(&f, TUN_GRE, 4, TCP);
+		wrap(&f, TUN_GRE, 4);
+		eth_prepend(&f);
+		put16(f.b + g, v);
+		assert_carrier(&f, GRE, DECODE_EV_GRE_WRONG_VERSION, -1);
+	}
+	/* PPTP without its key, with a checksum, or not carrying PPP */
+	static const unsigned v1_bad[][2] = {{0x1081, 0x880b}, {0xb081, 0x880b}, {0x3081, 0x0800}};
+	for (size_t i = 0; i < 3; i++) {
+		build_inner(&f, TUN_PPTP, 4, TCP);
+		wrap(&f, TUN_PPTP, 4);
+		eth_prepend(&f);
+		put16(f.b + g, v1_bad[i][0]);
+		put16(f.b + g + 2, v1_bad[i][1]);
+		assert_carrier(&f, GRE, DECODE_EV_GRE_V1_MALFORMED, -1);
+	}
+	/* a payload GRE does not carry here (MPLS) */
+	build_inner(&f, TUN_GRE, 4, TCP);
+	wrap(&f, TUN_GRE, 4);
+	eth_prepend(&f);
+	put16(f.b + g + 2, 0x8847);
+	assert_carrier(&f, GRE, DECODE_EV_GRE_UNKNOWN_PROTO, -1);
+	/* IPv4 announced, IPv6 inside: the inner decode fails, the carrier flows */
+	build_inner(&f, TUN_GRE, 6, TCP);
+	wrap(&f, TUN_GRE, 4);
+	eth_prepend(&f);
+	put16(f.b + g + 2, 0x0800);
+	assert_carrier(&f, GRE, DECODE_EV_IPV4_BAD_VER, DECODE_EV_TUNNEL_INNER_INVALID);
+	/* a PPTP acknowledgment alone: nothing inside, no event */
+	build_inner(&f, TUN_PPTP, 4, TCP);
+	wrap(&f, TUN_PPTP, 4);
+	eth_prepend(&f);
+	f.len = g + 16;
+	put16(f.b + 16, (unsigned)(f.len - 14));
+	assert_carrier(&f, GRE, -1, -1);
+	/* PPP control (LCP) over PPTP: non-IP inside, the carrier flows */
+	build_inner(&f, TUN_PPTP, 4, TCP);
+	wrap(&f, TUN_PPTP, 4);
+	eth_prepend(&f);
+	put16(f.b + g + 18, 0xc021);
+	assert_carrier(&f, GRE, DECODE_EV_UNKNOWN_ETHERTYPE, -1);
+	/* ERSPAN type II with another version, and cut short */
+	build_inner(&f, TUN_ERSPAN2, 4, TCP);
+	wrap(&f, TUN_ERSPAN2, 4);
+	eth_prepend(&f);
+	f.b[g + 8] = 0x20;
+	assert_carrier(&f, GRE, DECODE_EV_ERSPAN_BAD_VERSION, -1);
+	f.len = g + 8 + 5;
+	put16(f.b + 16, (unsigned)(f.len - 14));
+	assert_carrier(&f, GRE, DECODE_EV_ERSPAN_TRUNC, -1);
+	/* an IPIP payload that is not IP */
+	build_inner(&f, TUN_IPIP, 4, TCP);
+	wrap(&f, TUN_IPIP, 4);
+	eth_prepend(&f);
+	f.b[34] = 0x55;
+	assert_carrier(&f, IPIP, DECODE_EV_IPV4_BAD_VER, DECODE_EV_TUNNEL_INNER_INVALID);
+}
+
+static void
+test_tunnel_bogus_vxlan(void **state)
+{
+	struct frame f;
+	const size_t v = 14 + 20 + 8;
+
+	(void)state;
+	/* a short inner frame: 10 bytes of Ethernet */
+	build_inner(&f, TUN_VXLAN, 4, TCP);
+	f.len = 10;
+	wrap(&f, TUN_VXLAN, 4);
+	eth_prepend(&f);
+	assert_carrier(&f, UDP, DECODE_EV_ETH_TRUNC, DECODE_EV_TUNNEL_INNER_INVALID);
+	/* an inner TCP header cut by a lying inner IP length */
+	build_inner(&f, TUN_VXLAN, 4, TCP);
+	put16(f.b + 14 + 2, 20 + 10);
+	f.len = 14 + 30;
+	wrap(&f, TUN_VXLAN, 4);
+	eth_prepend(&f);
+	assert_carrier(&f, UDP, DECODE_EV_TCP_TRUNC, DECODE_EV_TUNNEL_INNER_INVALID);
+	/* ARP inside */
+	build_inner(&f, TUN_VXLAN, 4, TCP);
+	put16(f.b + 12, 0x0806);
+	wrap(&f, TUN_VXLAN, 4);
+	eth_prepend(&f);
+	assert_carrier(&f, UDP, DECODE_EV_UNKNOWN_ETHERTYPE, -1);
+	/* no I flag; a reserved byte set; the VXLAN header cut */
+	build_inner(&f, TUN_VXLAN, 4, TCP);
+	wrap(&f, TUN_VXLAN, 4);
+	eth_prepend(&f);
+	f.b[v] = 0;
+	assert_carrier(&f, UDP, DECODE_EV_VXLAN_BAD_HEADER, -1);
+	f.b[v] = 0x08;
+	f.b[v + 7] = 1;
+	assert_carrier(&f, UDP, DECODE_EV_VXLAN_BAD_HEADER, -1);
+	f.len = v + 7;
+	put16(f.b + 16, (unsigned)(f.len - 14));
+	put16(f.b + 34 + 4, 8 + 7);
+	assert_carrier(&f, UDP, DECODE_EV_VXLAN_TRUNC, -1);
+	/* to port 4789 from it: only the destination port means VXLAN */
+	build_inner(&f, TUN_VXLAN, 4, TCP);
+	wrap(&f, TUN_VXLAN, 4);
+	eth_prepend(&f);
+	put16(f.b + 34, 4789);
+	put16(f.b + 36, 53);
+	assert_carrier(&f, UDP, -1, -1);
+}
+
+static void
+test_tunnel_bogus_teredo(void **state)
+{
+	struct frame f;
+	const size_t u = 14 + 20 + 8;
+
+	(void)state;
+	/* IPv4 inside: not Teredo, a plain UDP flow without events */
+	build_inner(&f, TUN_TEREDO, 4, TCP);
+	wrap(&f, TUN_TEREDO, 4);
+	eth_prepend(&f);
+	assert_carrier(&f, UDP, -1, -1);
+	/* random bytes inside */
+	build_inner(&f, TUN_TEREDO, 6, TCP);
+	wrap(&f, TUN_TEREDO, 4);
+	eth_prepend(&f);
+	for (size_t i = u; i < f.len; i++)
+		f.b[i] = (uint8_t)(i * 37);
+	assert_carrier(&f, UDP, -1, -1);
+	/* IPv6 whose payload length does not fill the UDP payload exactly */
+	build_inner(&f, TUN_TEREDO, 6, TCP);
+	wrap(&f, TUN_TEREDO, 4);
+	eth_prepend(&f);
+	put16(f.b + u + 4, (unsigned)(f.len - u - 40 - 1));
+	assert_carrier(&f, UDP, -1, -1);
+	/* hop limit 0 */
+	build_inner(&f, TUN_TEREDO, 6, TCP);
+	wrap(&f, TUN_TEREDO, 4);
+	eth_prepend(&f);
+	f.b[u + 7] = 0;
+	assert_carrier(&f, UDP, -1, -1);
+	/* authentication negotiation alone, no IPv6 after it */
+	build_inner(&f, TUN_TEREDO_AUTH, 6, TCP);
+	wrap(&f, TUN_TEREDO_AUTH, 4);
+	eth_prepend(&f);
+	f.len = u + 18;
+	put16(f.b + 16, (unsigned)(f.len - 14));
+	put16(f.b + 34 + 4, 8 + 18);
+	assert_carrier(&f, UDP, -1, -1);
+	/* an authentication indication whose lengths run past the packet */
+	build_inner(&f, TUN_TEREDO_AUTH, 6, TCP);
+	wrap(&f, TUN_TEREDO_AUTH, 4);
+	eth_prepend(&f);
+	f.b[u + 2] = 0xff;
+	f.b[u + 3] = 0xff;
+	assert_carrier(&f, UDP, -1, -1);
+	/* Teredo-shaped, inner TCP header bogus: the carrier flows, counted */
+	build_inner(&f, TUN_TEREDO, 6, TCP);
+	wrap(&f, TUN_TEREDO, 4);
+	eth_prepend(&f);
+	f.b[f.l4 + 12] = 0x10;
+	assert_carrier(&f, UDP, DECODE_EV_TCP_BAD_HLEN, DECODE_EV_TUNNEL_INNER_INVALID);
+}
+
+/* A fragment inside a tunnel is the inner flow's fragment; an outer fragment is not peeled. */
+static void
+test_tunnel_frag(void **state)
+{
+	struct frame f;
+	struct decode_pkt p;
+	struct decode_stats st;
+
+	(void)state;
+	build_inner(&f, TUN_GRE, 4, UDP);
+	put16(f.b + 6, 0x2000);
+	wrap(&f, TUN_GRE, 4);
+	eth_prepend(&f);
+	assert_int_equal(decode_frame(DECODE_LINK_ETHERNET, &f, &p, &st), DECODE_FRAG);
+	assert_int_equal(p.tunnel, 2);
+	assert_int_equal(p.tunnel_depth, 1);
+	assert_addrs(&p, 4);
+	assert_int_equal(p.frag_ports, 1);
+	assert_int_equal(p.dport, 53);
+
+	build_inner(&f, TUN_GRE, 4, UDP);
+	wrap(&f, TUN_GRE, 4);
+	eth_prepend(&f);
+	put16(f.b + 14 + 6, 0x2000);
+	assert_int_equal(decode_frame(DECODE_LINK_ETHERNET, &f, &p, &st), DECODE_FRAG);
+	assert_int_equal(p.tunnel, 0);
+	assert_int_equal(p.proto, GRE);
+	assert_memory_equal(p.src, ip4_c, 4);
+	assert_int_equal(st.gre, 0);
+}
+
+/*
+ * Real frames: gre.pcapng frame 1 (PPTP carrying SIP over UDP/IPv4, in a
+ * VLAN; cut after the UDP header, the lengths are the original's) from the
+ * shared corpus; the expected values are tshark's.
+ */
+static const uint8_t real_pptp[] = {
+	0x00, 0x00, 0x00, 0x00, 0x00, 0x02, 0x9c, 0x37, 0xf4, 0x7c, 0x6e, 0x91, 0x81, 0x00, 0x00,
+	0x8e, 0x08, 0x00, 0x45, 0x00, 0x01, 0x6e, 0xaf, 0xa5, 0x00, 0x00, 0xf2, 0x2f, 0x58, 0x4f,
+	0x6d, 0x69, 0xe4, 0xfd, 0x0a, 0xb1, 0x62, 0x54, 0x30, 0x81, 0x88, 0x0b, 0x01, 0x4a, 0x98,
+	0x50, 0x00, 0x00, 0x00, 0x6a, 0x00, 0x00, 0x00, 0x8c, 0xff, 0x03, 0x00, 0x21, 0x45, 0xa0,
+	0x01, 0x46, 0x38, 0xc1, 0x00, 0x00, 0x3f, 0x11, 0x4d, 0xfb, 0xc0, 0xa8, 0x0a, 0xd2, 0xc0,
+	0xa8, 0x67, 0x28, 0x13, 0xc4, 0x13, 0xc4, 0x01, 0x32, 0x57, 0xd5,
+};
+
+static void
+test_tunnel_real(void **state)
+{
+	static const uint8_t src[4] = {192, 168, 10, 210}, dst[4] = {192, 168, 103, 40};
+	struct decode_pkt p;
+	struct decode_stats st;
+
+	(void)state;
+	memset(&st, 0, sizeof(st));
+	assert_int_equal(decode(DECODE_LINK_ETHERNET, real_pptp, sizeof(real_pptp), &p, &st),
+			 DECODE_FLOW);
+	assert_int_equal(p.tunnel, 2);
+	assert_int_equal(p.vlan[0], 142);
+	assert_memory_equal(p.src, src, 4);
+	assert_memory_equal(p.dst, dst, 4);
+	assert_int_equal(p.proto, UDP);
+	assert_int_equal(p.sport, 5060);
+	assert_int_equal(p.dport, 5060);
+	assert_int_equal(p.l3_off, 58);
+	assert_int_equal(p.payload_len, 0);
+	/* both IP headers say more than was captured */
+	assert_int_equal(st.events[DECODE_EV_IPV4_TRUNC_PKT], 2);
+	assert_int_equal(ev_sum(&st), 2);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1782,7 +2535,8 @@ test_random(void **state)
 	assert_int_equal(st.invalid, n[DECODE_INVALID]);
 	assert_int_equal(st.non_ip, n[DECODE_NON_IP]);
 	assert_int_equal(st.frag, n[DECODE_FRAG]);
-	assert_int_equal(st.tcp + st.udp + st.icmpv4 + st.icmpv6 + st.other_ip, n[DECODE_FLOW]);
+	/* a tunnel counts its carrier's L4 too */
+	assert_true(st.tcp + st.udp + st.icmpv4 + st.icmpv6 + st.other_ip >= n[DECODE_FLOW]);
 	assert_true(st.ipv4 + st.ipv6 >= n[DECODE_FLOW] + n[DECODE_FRAG]);
 	/* the mix reached every outcome */
 	for (int k = 0; k < 4; k++)
@@ -1792,11 +2546,75 @@ test_random(void **state)
 		      (unsigned long long)n[DECODE_FRAG], (unsigned long long)n[DECODE_INVALID]);
 }
 
+/* 50k tunnelled frames, nested 1..5 deep, with flipped bytes and random cuts. */
+static void
+test_tunnel_random(void **state)
+{
+	enum { N = 50000 };
+	uint64_t seed = 0x7e4e1, n[4] = {0}, deep = 0;
+	struct frame f;
+	struct decode_pkt p;
+	struct decode_stats st;
+
+	(void)state;
+	memset(&st, 0, sizeof(st));
+	for (int i = 0; i < N; i++) {
+		uint64_t r = splitmix64(&seed);
+		int layers = 1 + (int)(r % 5), flips = (int)(r >> 8 & 3);
+		enum tun t;
+		size_t len;
+
+		t = (enum tun)((r >> 16) % TUN_N);
+		build_inner(&f, t, r >> 24 & 1 ? 6 : 4, (uint8_t[]){TCP, UDP, ICMP}[(r >> 25) % 3]);
+		for (int k = 0; k < layers; k++) {
+			uint64_t x = splitmix64(&seed);
+
+			wrap(&f, t, x & 1 ? 6 : 4);
+			t = (enum tun)((x >> 8) % TUN_N);
+			if (tun_eth(t)) {
+				eth_prepend(&f);
+				f.b[0] = 0x02;
+			}
+		}
+		if (!tun_eth(t))
+			eth_prepend(&f);
+		for (int k = 0; k < flips; k++) {
+			uint64_t x = splitmix64(&seed);
+
+			f.b[x % f.len] = (uint8_t)(x >> 32);
+		}
+		len = (size_t)(splitmix64(&seed) % (f.len + 1));
+		if (r >> 40 & 1)
+			len = f.len;
+		n[decode(DECODE_LINK_ETHERNET, f.b, len, &p, &st)]++;
+		deep += p.tunnel_depth == DECODE_TUNNEL_MAX;
+	}
+	assert_int_equal(st.pkts, N);
+	assert_int_equal(st.invalid, n[DECODE_INVALID]);
+	assert_true(n[DECODE_FLOW] > N / 2);
+	assert_true(deep > 1000);
+	assert_true(st.events[DECODE_EV_TUNNEL_TOO_DEEP] > 1000);
+	assert_true(st.events[DECODE_EV_TUNNEL_INNER_INVALID] > 100);
+	print_message("# tunnel random: %llu flow, %llu frag, %llu invalid, %llu at max depth\n",
+		      (unsigned long long)n[DECODE_FLOW], (unsigned long long)n[DECODE_FRAG],
+		      (unsigned long long)n[DECODE_INVALID], (unsigned long long)deep);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_event_names),
+		cmocka_unit_test(test_tunnel_each),
+		cmocka_unit_test(test_tunnel_counters),
+		cmocka_unit_test(test_tunnel_nested),
+		cmocka_unit_test(test_tunnel_trunc),
+		cmocka_unit_test(test_tunnel_bogus_gre),
+		cmocka_unit_test(test_tunnel_bogus_vxlan),
+		cmocka_unit_test(test_tunnel_bogus_teredo),
+		cmocka_unit_test(test_tunnel_frag),
+		cmocka_unit_test(test_tunnel_real),
+		cmocka_unit_test(test_tunnel_random),
 		cmocka_unit_test(test_link_supported),
 		cmocka_unit_test(test_unknown_link),
 		cmocka_unit_test(test_each_link),
