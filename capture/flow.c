@@ -8,7 +8,8 @@
  * callback. Field meanings follow Suricata's EVE "flow" event.
  *
  * How: every entry is preallocated in flow_table_new (max_flows entries of
- * 128 bytes, two cache lines: the lookup touches only the first). Entries
+ * 128 bytes, two cache lines: the lookup touches only the first; TCP and
+ * ICMP state share bytes, as no flow is both). Entries
  * are addressed by 32-bit index and sit on up to three intrusive lists:
  *  - a bucket chain (doubly linked, hnext/hprev): hash_size buckets, a
  *    power of two, indexed by hash & mask (no division);
@@ -34,6 +35,30 @@
  * is full, the LRU head is evicted: FORCED and counted as evicted, or
  * TIMEOUT when it is already past its timeout at the new packet's time.
  *
+ * Emergency mode, as Suricata's flow engine: when a new flow brings the
+ * table to emergency_high % of max_flows, the emergency timeouts (shorter)
+ * apply to every flow and flow_table_expire() sweeps FLOW_EMERG_SWEEP
+ * times as many buckets, until the table drains below (100 -
+ * emergency_recovery) % of max_flows. Entries into the mode are counted;
+ * evictions when full go on as above. In emergency mode a record's reason
+ * depends on when the sweeps ran (the mode itself does), otherwise not.
+ *
+ * Interim records: a flow whose last packet is active_timeout (or more)
+ * past its start, then past every further multiple of it, emits a record
+ * with reason ACTIVE, its counters so far and the same flow_id, and stays;
+ * its final record has the totals. They are emitted at the packet that
+ * crosses the boundary (one record however many periods were silent),
+ * never by the sweep: a flow that sends nothing has nothing new to report,
+ * and the records stay independent of sweep timing. Counted as interim,
+ * not as emitted (emitted counts flows ended).
+ *
+ * Application identification: when the table has a classifier (DPI on),
+ * each new flow takes an appid state and its packets go to nDPI until
+ * appid says DONE; the entry then keeps 6 bytes of ids (in the bytes that
+ * held the handle) and every later record carries the names. A flow that
+ * ends while classifying gets nDPI's give-up guess. The flow's tunnel
+ * (decode_pkt.tunnel of its first packet) goes into its records too.
+ *
  * Simplifications: ICMP and ICMPv6 have no ports in the key (all ICMP
  * between two hosts on the same VLANs is one flow; type and code of the
  * first request and first reply go into the record). The TCP state
@@ -48,7 +73,7 @@
  *
  * Not here: locking (one lcore owns a table), allocation after creation,
  * hash-flooding defence (no per-run seed, see above), TCP sequence
- * tracking, reassembly, application-layer state.
+ * tracking, reassembly, application-layer state beyond nDPI's answer.
  */
 #include "flow.h"
 
@@ -71,6 +96,8 @@
 
 #define FLOW_STATES 3 /* enum flow_record_state values */
 
+#define FLOW_EMERG_SWEEP 8 /* flow_table_expire() budget multiplier in emergency mode */
+
 /* ------------------------------------------------------------ types */
 
 /* Canonical key: side 0 is the lower (address, port) endpoint. */
@@ -86,38 +113,60 @@ struct flow_key {
 _Static_assert(sizeof(struct flow_key) == 44, "flow_key is read as 5 u64 words + 1 u32");
 _Static_assert(offsetof(struct flow_key, pad) == 42, "flow_key has no hidden padding");
 
+/* Per-protocol state, in the first cache line: TCP and ICMP never share a flow. */
+union flow_l4 {
+	struct {
+		uint8_t state;	  /* enum flow_record_tcp_state */
+		uint8_t flags[2]; /* by direction: to server, to client */
+	} tcp;
+	struct {
+		uint8_t type; /* first packet's */
+		uint8_t code;
+		uint8_t resp_type; /* first reply's */
+		uint8_t resp_code;
+		uint8_t flags; /* FLOW_RECORD_F_ICMP_RESP */
+	} icmp;
+};
+
+/* The application: the appid handle while classifying, then nDPI's ids. */
+union flow_app {
+	uint32_t handle; /* app_how == APPID_HOW_NONE: appid handle, 0 = none */
+	struct {
+		uint16_t proto_id;
+		uint16_t master_id;
+	} id; /* app_how != APPID_HOW_NONE */
+};
+
 /*
  * One flow, two cache lines. The first holds what the lookup reads (key,
  * hash, chain) and the small per-packet state; the second the LRU links,
- * times and counters.
+ * the application, times and counters.
  */
 struct flow_entry {
 	struct flow_key key;
 	uint32_t hash;
 	uint32_t hnext; /* bucket chain */
 	uint32_t hprev;
-	uint8_t client;	      /* key side (0/1) of the client */
-	uint8_t state;	      /* enum flow_record_state */
-	uint8_t tcp_state;    /* enum flow_record_tcp_state */
-	uint8_t flags;	      /* FLOW_RECORD_F_* */
-	uint8_t tcp_flags[2]; /* by direction: to server, to client */
-	uint8_t icmp_type;
-	uint8_t icmp_code;
+	uint8_t client; /* key side (0/1) of the client */
+	uint8_t state;	/* enum flow_record_state */
+	uint8_t tunnel; /* enum flow_record_tunnel, from the first packet */
+	union flow_l4 l4;
 	/* second cache line */
-	uint8_t resp_icmp_type;
-	uint8_t resp_icmp_code;
-	uint16_t spare16;
 	uint32_t lnext; /* LRU list, or the free list */
 	uint32_t lprev;
-	uint32_t spare32;
+	union flow_app app;
+	uint8_t app_category; /* nDPI category id, once app_how != NONE */
+	uint8_t app_how;      /* enum appid_how */
+	uint16_t interims;    /* interim records so far (saturates) */
 	uint64_t start_us;
 	uint64_t last_us;
 	uint64_t pkts[2]; /* by direction */
 	uint64_t bytes[2];
 };
 
+_Static_assert(sizeof(union flow_l4) == 5, "flow_l4 packs into the first line");
 _Static_assert(sizeof(struct flow_entry) == 2 * FLOW_CACHE_LINE, "flow_entry is 2 cache lines");
-_Static_assert(offsetof(struct flow_entry, icmp_code) < FLOW_CACHE_LINE,
+_Static_assert(offsetof(struct flow_entry, lnext) == FLOW_CACHE_LINE,
 	       "lookup fields fit the first cache line");
 
 struct flow_table {
@@ -128,10 +177,15 @@ struct flow_table {
 	uint32_t lru_head; /* least recently seen */
 	uint32_t lru_tail;
 	uint32_t free_head;
-	uint64_t tmo_us[FLOW_PROTO_MAX][FLOW_STATES];
-	uint8_t proto_class[256]; /* IP protocol -> enum flow_proto */
+	uint64_t (*tmo_us)[FLOW_STATES]; /* tmo_set[0] or, in emergency mode, [1] */
+	uint64_t active_us;		 /* interim period; 0 = off */
+	struct appid *appid;		 /* NULL: DPI off */
+	uint8_t proto_class[256];	 /* IP protocol -> enum flow_proto */
 	struct flow_table_stats stats;
 	/* cold */
+	uint64_t tmo_set[2][FLOW_PROTO_MAX][FLOW_STATES]; /* normal, emergency */
+	uint32_t emerg_enter; /* active flows that start emergency mode; 0 = never */
+	uint32_t emerg_leave; /* fewer active flows than this end it */
 	flow_emit_fn emit;
 	void *arg;
 	uint32_t max_flows;
@@ -332,11 +386,41 @@ flow_expired(const struct flow_table *t, const struct flow_entry *e, uint64_t no
 	return now_us > e->last_us && now_us - e->last_us > tmo;
 }
 
+static inline int
+flow_classifying(const struct flow_entry *e)
+{
+	return e->app_how == APPID_HOW_NONE && e->app.handle != 0;
+}
+
+/* Keep appid's answer in e (the handle in the same union is gone). */
+static inline void
+flow_app_set(struct flow_entry *e, const struct appid_ids *ids)
+{
+	e->app.id.proto_id = ids->proto_id;
+	e->app.id.master_id = ids->master_id;
+	e->app_category = ids->category;
+	e->app_how = ids->how;
+}
+
+static void
+flow_fill_app(const struct flow_table *t, const struct flow_entry *e, struct appid_result *out)
+{
+	struct appid_ids ids = {
+		.proto_id = e->app.id.proto_id,
+		.master_id = e->app.id.master_id,
+		.category = e->app_category,
+		.how = e->app_how,
+	};
+
+	appid_result_fill(t->appid, &ids, out);
+}
+
 static void
 flow_fill_record(const struct flow_table *t, const struct flow_entry *e,
 		 enum flow_record_reason reason, struct flow_record *r)
 {
 	unsigned c = e->client;
+	uint8_t cls = t->proto_class[e->key.proto];
 
 	memset(r, 0, sizeof(*r));
 	r->flow_id = flow_id(e);
@@ -357,19 +441,41 @@ flow_fill_record(const struct flow_table *t, const struct flow_entry *e,
 	r->proto = e->key.proto;
 	r->state = e->state;
 	r->reason = (uint8_t)reason;
-	r->tcp_flags_ts = e->tcp_flags[FLOW_DIR_TOSERVER];
-	r->tcp_flags_tc = e->tcp_flags[FLOW_DIR_TOCLIENT];
-	r->tcp_state = e->tcp_state;
-	r->icmp_type = e->icmp_type;
-	r->icmp_code = e->icmp_code;
-	r->resp_icmp_type = e->resp_icmp_type;
-	r->resp_icmp_code = e->resp_icmp_code;
-	r->flags = e->flags;
+	r->tunnel = e->tunnel;
+	if (cls == FLOW_PROTO_TCP) {
+		r->tcp_flags_ts = e->l4.tcp.flags[FLOW_DIR_TOSERVER];
+		r->tcp_flags_tc = e->l4.tcp.flags[FLOW_DIR_TOCLIENT];
+		r->tcp_state = e->l4.tcp.state;
+	} else if (cls == FLOW_PROTO_ICMP) {
+		r->icmp_type = e->l4.icmp.type;
+		r->icmp_code = e->l4.icmp.code;
+		r->resp_icmp_type = e->l4.icmp.resp_type;
+		r->resp_icmp_code = e->l4.icmp.resp_code;
+		r->flags = e->l4.icmp.flags;
+	}
+	if (e->app_how != APPID_HOW_NONE)
+		flow_fill_app(t, e, &r->app);
+}
+
+/* Emergency mode: enter at the high-water mark, leave below the low one. */
+static inline void
+flow_emergency_check(struct flow_table *t)
+{
+	if (flow_unlikely(t->emerg_enter != 0 && !t->stats.emergency_now &&
+			  t->stats.active >= t->emerg_enter)) {
+		t->tmo_us = t->tmo_set[1];
+		t->stats.emergency_now = 1;
+		t->stats.emergency++;
+	} else if (flow_unlikely(t->stats.emergency_now && t->stats.active < t->emerg_leave)) {
+		t->tmo_us = t->tmo_set[0];
+		t->stats.emergency_now = 0;
+	}
 }
 
 /*
- * Emit e and return its entry to the free list. Counts emitted and, for
- * TIMEOUT and SHUTDOWN, the reason; FORCED callers count evicted/reused.
+ * Emit e and return its entry to the free list. A flow still being
+ * classified gets nDPI's guess first. Counts emitted and, for TIMEOUT and
+ * SHUTDOWN, the reason; FORCED callers count evicted/reused.
  */
 static void
 flow_end(struct flow_table *t, struct flow_entry *e, enum flow_record_reason reason)
@@ -377,6 +483,12 @@ flow_end(struct flow_table *t, struct flow_entry *e, enum flow_record_reason rea
 	struct flow_record rec;
 
 	assert(t->stats.active > 0);
+	if (flow_classifying(e)) {
+		struct appid_ids ids;
+
+		appid_end(t->appid, e->app.handle, &ids);
+		flow_app_set(e, &ids);
+	}
 	flow_fill_record(t, e, reason, &rec);
 	flow_bucket_unlink(t, e);
 	flow_lru_unlink(t, e);
@@ -388,6 +500,26 @@ flow_end(struct flow_table *t, struct flow_entry *e, enum flow_record_reason rea
 		t->stats.timeout++;
 	else if (reason == FLOW_RECORD_REASON_SHUTDOWN)
 		t->stats.shutdown++;
+	flow_emergency_check(t);
+	t->emit(t->arg, &rec);
+}
+
+/*
+ * e has been open for another active period: an interim record with the
+ * counters so far; e stays. The period count saturates at 2^16 - 1 (227
+ * days of 300 s periods): after that a flow gets no more interim records.
+ */
+static void
+flow_interim(struct flow_table *t, struct flow_entry *e)
+{
+	struct flow_record rec;
+	uint64_t n = (e->last_us - e->start_us) / t->active_us;
+
+	if (e->interims == UINT16_MAX)
+		return;
+	e->interims = n < UINT16_MAX ? (uint16_t)n : UINT16_MAX;
+	flow_fill_record(t, e, FLOW_RECORD_REASON_ACTIVE, &rec);
+	t->stats.interim++;
 	t->emit(t->arg, &rec);
 }
 
@@ -435,7 +567,7 @@ flow_tcp_next(const struct flow_entry *e, unsigned dir, uint8_t fl)
 {
 	int syn = fl & DECODE_TCP_SYN, ack = fl & DECODE_TCP_ACK, fin = fl & DECODE_TCP_FIN;
 	int both = e->pkts[0] != 0 && e->pkts[1] != 0;
-	uint8_t st = e->tcp_state;
+	uint8_t st = e->l4.tcp.state;
 
 	if (fl & DECODE_TCP_RST)
 		return FLOW_RECORD_TCP_CLOSED;
@@ -486,19 +618,19 @@ flow_tcp_closed(uint8_t tcp_state)
 static inline void
 flow_tcp_update(struct flow_entry *e, unsigned dir, uint8_t fl)
 {
-	e->tcp_state = flow_tcp_next(e, dir, fl);
-	e->tcp_flags[dir] |= fl;
-	if (flow_tcp_closed(e->tcp_state))
+	e->l4.tcp.state = flow_tcp_next(e, dir, fl);
+	e->l4.tcp.flags[dir] |= fl;
+	if (flow_tcp_closed(e->l4.tcp.state))
 		e->state = FLOW_RECORD_STATE_CLOSED;
 }
 
 static inline void
 flow_icmp_update(struct flow_entry *e, unsigned dir, const struct decode_pkt *p)
 {
-	if (dir == FLOW_DIR_TOCLIENT && !(e->flags & FLOW_RECORD_F_ICMP_RESP)) {
-		e->resp_icmp_type = p->icmp_type;
-		e->resp_icmp_code = p->icmp_code;
-		e->flags |= FLOW_RECORD_F_ICMP_RESP;
+	if (dir == FLOW_DIR_TOCLIENT && !(e->l4.icmp.flags & FLOW_RECORD_F_ICMP_RESP)) {
+		e->l4.icmp.resp_type = p->icmp_type;
+		e->l4.icmp.resp_code = p->icmp_code;
+		e->l4.icmp.flags |= FLOW_RECORD_F_ICMP_RESP;
 	}
 }
 
@@ -552,19 +684,23 @@ flow_start(struct flow_table *t, const struct flow_key *k, uint32_t h, unsigned 
 	    (p->tcp_flags & (DECODE_TCP_SYN | DECODE_TCP_ACK)) == (DECODE_TCP_SYN | DECODE_TCP_ACK))
 		e->client = (uint8_t)(side ^ 1); /* the SYN+ACK goes to the client */
 	if (cls == FLOW_PROTO_ICMP) {
-		e->icmp_type = p->icmp_type;
-		e->icmp_code = p->icmp_code;
+		e->l4.icmp.type = p->icmp_type;
+		e->l4.icmp.code = p->icmp_code;
 	}
+	e->tunnel = p->tunnel;
 	e->start_us = ts_us;
 	e->last_us = ts_us;
+	if (t->appid != NULL)
+		e->app.handle = appid_begin(t->appid, k->proto);
 	flow_bucket_link(t, e);
 	flow_lru_append(t, e);
 	flow_count_new(t, cls);
 	assert(t->stats.active <= t->max_flows);
+	flow_emergency_check(t);
 	return e;
 }
 
-static inline void
+static inline unsigned
 flow_account(struct flow_table *t, struct flow_entry *e, unsigned side, const struct decode_pkt *p,
 	     uint32_t frame_len, uint64_t ts_us)
 {
@@ -581,16 +717,32 @@ flow_account(struct flow_table *t, struct flow_entry *e, unsigned side, const st
 		flow_tcp_update(e, dir, p->tcp_flags);
 	else if (cls == FLOW_PROTO_ICMP)
 		flow_icmp_update(e, dir, p);
+	return dir;
+}
+
+/* One more packet for nDPI while the flow is being classified. */
+static void
+flow_classify(struct flow_table *t, struct flow_entry *e, unsigned dir, const struct decode_pkt *p,
+	      const uint8_t *frame, uint32_t cap_len, uint64_t ts_us)
+{
+	struct appid_ids ids;
+
+	if (frame == NULL || p->l3_off >= cap_len)
+		return;
+	if (appid_packet(t->appid, e->app.handle, frame + p->l3_off, cap_len - p->l3_off, ts_us,
+			 dir == FLOW_DIR_TOSERVER, &ids) == APPID_DONE)
+		flow_app_set(e, &ids);
 }
 
 void
-flow_table_packet(struct flow_table *t, const struct decode_pkt *p, uint32_t frame_len,
-		  uint64_t ts_us)
+flow_table_packet(struct flow_table *t, const struct decode_pkt *p, const uint8_t *frame,
+		  uint32_t cap_len, uint32_t frame_len, uint64_t ts_us)
 {
 	struct flow_key k;
 	unsigned side = flow_key_make(&k, p, t->proto_class[p->proto] == FLOW_PROTO_ICMP);
 	uint32_t h = flow_hash(&k);
 	struct flow_entry *e = flow_lookup(t, &k, h);
+	unsigned dir;
 
 	if (flow_likely(e != NULL)) {
 		if (flow_unlikely(flow_expired(t, e, ts_us))) {
@@ -607,7 +759,12 @@ flow_table_packet(struct flow_table *t, const struct decode_pkt *p, uint32_t fra
 	}
 	if (e == NULL)
 		e = flow_start(t, &k, h, side, p, ts_us);
-	flow_account(t, e, side, p, frame_len, ts_us);
+	dir = flow_account(t, e, side, p, frame_len, ts_us);
+	if (flow_classifying(e))
+		flow_classify(t, e, dir, p, frame, cap_len, ts_us);
+	if (t->active_us != 0 &&
+	    flow_unlikely(e->last_us - e->start_us >= (e->interims + 1ull) * t->active_us))
+		flow_interim(t, e);
 }
 
 /* ------------------------------------------------------ sweep, flush */
@@ -618,6 +775,10 @@ flow_table_expire(struct flow_table *t, uint64_t now_us, unsigned max_buckets)
 	uint32_t n = t->mask + 1;
 	unsigned emitted = 0;
 
+	if (t->stats.emergency_now) /* as Suricata's flow manager: sweep harder */
+		max_buckets = max_buckets > UINT32_MAX / FLOW_EMERG_SWEEP
+				      ? UINT32_MAX
+				      : max_buckets * FLOW_EMERG_SWEEP;
 	if (max_buckets < n)
 		n = max_buckets;
 	for (uint32_t b = 0; b < n; b++) {
@@ -651,6 +812,18 @@ flow_table_stats(const struct flow_table *t)
 	return &t->stats;
 }
 
+const struct appid_stats *
+flow_table_appid_stats(const struct flow_table *t)
+{
+	return t->appid != NULL ? appid_stats(t->appid) : NULL;
+}
+
+unsigned
+flow_entry_size(void)
+{
+	return (unsigned)sizeof(struct flow_entry);
+}
+
 /* ---------------------------------------------------------- lifetime */
 
 void
@@ -662,11 +835,25 @@ flow_conf_defaults(struct flow_conf *conf)
 		[FLOW_PROTO_UDP] = {.new_s = 30, .established_s = 300, .closed_s = 0},
 		[FLOW_PROTO_ICMP] = {.new_s = 30, .established_s = 300, .closed_s = 0},
 	};
+	/* suricata.yaml's emergency-new/-established/-closed */
+	static const struct flow_timeouts emerg[FLOW_PROTO_MAX] = {
+		[FLOW_PROTO_DEFAULT] = {.new_s = 10, .established_s = 100, .closed_s = 0},
+		[FLOW_PROTO_TCP] = {.new_s = 5, .established_s = 100, .closed_s = 10},
+		[FLOW_PROTO_UDP] = {.new_s = 10, .established_s = 100, .closed_s = 0},
+		[FLOW_PROTO_ICMP] = {.new_s = 10, .established_s = 100, .closed_s = 0},
+	};
 
 	memset(conf, 0, sizeof(*conf));
 	conf->max_flows = 65536;
 	conf->hash_size = 65536;
 	memcpy(conf->timeouts, tmo, sizeof(tmo));
+	memcpy(conf->emergency, emerg, sizeof(emerg));
+	conf->active_timeout_s = 300;
+	conf->emergency_high = 95;
+	conf->emergency_recovery = 30; /* Suricata's flow.emergency-recovery */
+	conf->dpi = 1;
+	appid_conf_defaults(&conf->appid);
+	conf->appid.max_states = 0; /* one per flow: a scan cannot starve the pool */
 	conf->lcore = 0;
 }
 
@@ -687,14 +874,39 @@ flow_pow2(uint32_t n)
 }
 
 static void
-flow_conf_apply(struct flow_table *t, const struct flow_conf *conf)
+flow_timeouts_apply(uint64_t tmo_us[FLOW_PROTO_MAX][FLOW_STATES],
+		    const struct flow_timeouts tmo[FLOW_PROTO_MAX])
 {
 	for (int c = 0; c < FLOW_PROTO_MAX; c++) {
-		t->tmo_us[c][FLOW_RECORD_STATE_NEW] = conf->timeouts[c].new_s * 1000000ull;
-		t->tmo_us[c][FLOW_RECORD_STATE_ESTABLISHED] =
-			conf->timeouts[c].established_s * 1000000ull;
-		t->tmo_us[c][FLOW_RECORD_STATE_CLOSED] = conf->timeouts[c].closed_s * 1000000ull;
+		tmo_us[c][FLOW_RECORD_STATE_NEW] = tmo[c].new_s * 1000000ull;
+		tmo_us[c][FLOW_RECORD_STATE_ESTABLISHED] = tmo[c].established_s * 1000000ull;
+		tmo_us[c][FLOW_RECORD_STATE_CLOSED] = tmo[c].closed_s * 1000000ull;
 	}
+}
+
+/*
+ * Emergency marks in flows: enter at ceil(high% of max_flows), at least 1;
+ * leave below (100 - recovery)% of max_flows, at most the entry mark (so a
+ * table that enters can always leave by draining).
+ */
+static void
+flow_emergency_apply(struct flow_table *t, const struct flow_conf *conf)
+{
+	uint64_t enter = ((uint64_t)conf->max_flows * conf->emergency_high + 99) / 100;
+	uint64_t leave = (uint64_t)conf->max_flows * (100u - conf->emergency_recovery) / 100;
+
+	t->emerg_enter = conf->emergency_high == 0 ? 0 : (uint32_t)(enter > 0 ? enter : 1);
+	t->emerg_leave = (uint32_t)(leave < t->emerg_enter ? leave : t->emerg_enter);
+}
+
+static void
+flow_conf_apply(struct flow_table *t, const struct flow_conf *conf)
+{
+	flow_timeouts_apply(t->tmo_set[0], conf->timeouts);
+	flow_timeouts_apply(t->tmo_set[1], conf->emergency);
+	t->tmo_us = t->tmo_set[0];
+	t->active_us = conf->active_timeout_s * 1000000ull;
+	flow_emergency_apply(t, conf);
 	memset(t->proto_class, FLOW_PROTO_DEFAULT, sizeof(t->proto_class));
 	t->proto_class[6] = FLOW_PROTO_TCP;
 	t->proto_class[17] = FLOW_PROTO_UDP;
@@ -724,20 +936,22 @@ flow_table_new(const struct flow_conf *conf, flow_emit_fn emit, void *arg)
 	struct flow_table *t;
 	size_t tsize = flow_round_up(sizeof(*t), FLOW_CACHE_LINE), esize, bsize;
 	uint32_t nb;
+	int err = ENOMEM;
 
 	if (conf == NULL || emit == NULL || conf->max_flows == 0 || conf->max_flows == FLOW_NIL ||
-	    conf->hash_size == 0 || conf->hash_size > FLOW_HASH_MAX) {
+	    conf->hash_size == 0 || conf->hash_size > FLOW_HASH_MAX || conf->emergency_high > 100 ||
+	    conf->emergency_recovery > 99) {
 		errno = EINVAL;
 		return NULL;
 	}
 	nb = flow_pow2(conf->hash_size);
 	esize = (size_t)conf->max_flows * sizeof(struct flow_entry);
 	if (esize / sizeof(struct flow_entry) != conf->max_flows) /* 32-bit size_t */
-		goto err_nomem;
+		goto err;
 	bsize = flow_round_up((size_t)nb * sizeof(uint32_t), FLOW_CACHE_LINE);
 	t = aligned_alloc(FLOW_CACHE_LINE, tsize);
 	if (t == NULL)
-		goto err_nomem;
+		goto err;
 	memset(t, 0, tsize);
 	t->entries = aligned_alloc(FLOW_CACHE_LINE, esize);
 	if (t->entries == NULL)
@@ -752,14 +966,28 @@ flow_table_new(const struct flow_conf *conf, flow_emit_fn emit, void *arg)
 	flow_conf_apply(t, conf);
 	flow_table_reset(t);
 	t->stats.memuse = tsize + esize + bsize;
+	if (conf->dpi) {
+		struct appid_conf ac = conf->appid;
+
+		/* a flow holds at most one state: more than max_flows is waste */
+		if (ac.max_states == 0 || ac.max_states > conf->max_flows)
+			ac.max_states = conf->max_flows;
+		t->appid = appid_new(&ac);
+		if (t->appid == NULL) {
+			err = errno;
+			goto err_buckets;
+		}
+	}
 	return t;
 
+err_buckets:
+	free(t->buckets);
 err_entries:
 	free(t->entries);
 err_table:
 	free(t);
-err_nomem:
-	errno = ENOMEM;
+err:
+	errno = err;
 	return NULL;
 }
 
@@ -768,6 +996,7 @@ flow_table_free(struct flow_table *t)
 {
 	if (t == NULL)
 		return;
+	appid_free(t->appid);
 	free(t->buckets);
 	free(t->entries);
 	free(t);

@@ -7,6 +7,10 @@
  * (several darters, e.g. parallel tests, must not collide). Each port gets
  * its own mbuf pool on its socket. Nothing here runs on the hot path but
  * port_rx_burst(), a plain forward to rte_eth_rx_burst().
+ *
+ * Queues (port_plan): with several capture lcores, symmetric RSS where the
+ * device offers it (key and hash types below), else PORT_SPREAD_SOFT and
+ * capture spreads in software; see port.h for the queue counts.
  */
 #include "port.h"
 
@@ -132,8 +136,83 @@ port_count(void)
 
 /* -------------------------------------------------------------- ports */
 
+/* The hash types darter wants: every IP packet, by addresses and ports. */
+#define PORT_RSS_HF (RTE_ETH_RSS_IP | RTE_ETH_RSS_TCP | RTE_ETH_RSS_UDP)
+
+#define PORT_RSS_KEY_DEFAULT 40 /* when a PMD does not say (hash_key_size 0) */
+
+void
+port_rss_key(uint8_t *key, unsigned len)
+{
+	for (unsigned i = 0; i < len; i++)
+		key[i] = (i & 1) ? 0x5a : 0x6d;
+}
+
+/*
+ * RSS for n_lcores queues, or 0 fields when the device cannot: hardware
+ * RSS on our hash types and a queue per lcore. The key repeats every 16
+ * bits, so swapping source and destination (same widths, same 16-bit
+ * alignment) gives the same Toeplitz hash: both directions, one queue.
+ */
+static void
+port_rss_conf(const struct rte_eth_dev_info *info, uint16_t n_lcores, struct rte_eth_conf *conf,
+	      struct port_setup *setup)
+{
+	static uint8_t key[256];
+	uint64_t hf = PORT_RSS_HF & info->flow_type_rss_offloads;
+
+	if (n_lcores < 2 || hf == 0 || info->max_rx_queues < n_lcores)
+		return;
+	setup->rss_key_len = info->hash_key_size ? info->hash_key_size : PORT_RSS_KEY_DEFAULT;
+	port_rss_key(key, setup->rss_key_len);
+	conf->rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
+	conf->rx_adv_conf.rss_conf.rss_key = key;
+	conf->rx_adv_conf.rss_conf.rss_key_len = setup->rss_key_len;
+	conf->rx_adv_conf.rss_conf.rss_hf = hf;
+	setup->rss_hf = hf;
+	setup->spread = PORT_SPREAD_RSS;
+	setup->n_rxq = n_lcores;
+}
+
+/*
+ * vdevs whose RX queues are made by their devargs (af_packet qpairs,
+ * ring's rings, pcap's rx streams) and all carry traffic: every one must
+ * be read, or what lands on the others is lost without a counter.
+ */
 static int
-port_configure(uint16_t port_id, uint16_t n_rxq, char *err, size_t errlen)
+port_queues_fixed(const char *driver)
+{
+	static const char *const fixed[] = {"net_af_packet", "net_ring", "net_pcap"};
+
+	for (size_t i = 0; i < RTE_DIM(fixed); i++) {
+		if (strcmp(driver, fixed[i]) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/* Queues and spread for the device: RSS when it can (and rss), else what it has. */
+static void
+port_plan(const struct rte_eth_dev_info *info, uint16_t n_lcores, int rss,
+	  struct rte_eth_conf *conf, struct port_setup *setup)
+{
+	uint16_t max = (uint16_t)RTE_MAX(1, info->max_rx_queues);
+
+	memset(setup, 0, sizeof(*setup));
+	snprintf(setup->driver, sizeof(setup->driver), "%s", info->driver_name);
+	memset(&conf->rx_adv_conf.rss_conf, 0, sizeof(conf->rx_adv_conf.rss_conf));
+	conf->rxmode.mq_mode = RTE_ETH_MQ_RX_NONE;
+	if (rss)
+		port_rss_conf(info, n_lcores, conf, setup);
+	if (setup->spread == PORT_SPREAD_RSS)
+		return;
+	setup->spread = n_lcores < 2 ? PORT_SPREAD_SINGLE : PORT_SPREAD_SOFT;
+	setup->n_rxq = port_queues_fixed(info->driver_name) ? max : RTE_MIN(n_lcores, max);
+}
+
+static int
+port_configure(uint16_t port_id, uint16_t n_lcores, struct port_setup *setup, char *err,
+	       size_t errlen)
 {
 	struct rte_eth_dev_info info;
 	struct rte_eth_conf conf;
@@ -148,24 +227,30 @@ port_configure(uint16_t port_id, uint16_t n_rxq, char *err, size_t errlen)
 		conf.rxmode.offloads |= RTE_ETH_RX_OFFLOAD_TIMESTAMP;
 	if (info.rx_offload_capa & RTE_ETH_RX_OFFLOAD_SCATTER)
 		conf.rxmode.offloads |= RTE_ETH_RX_OFFLOAD_SCATTER;
-	if (n_rxq > info.max_rx_queues) {
-		snprintf(err, errlen, "port %u (%s): %u rx queues asked, device has %u", port_id,
-			 info.driver_name, n_rxq, info.max_rx_queues);
-		return -EINVAL;
+	port_plan(&info, n_lcores, 1, &conf, setup);
+	rc = rte_eth_dev_configure(port_id, setup->n_rxq, 0, &conf);
+	if (rc < 0 && setup->spread == PORT_SPREAD_RSS) {
+		/* Some PMDs advertise RSS and refuse it (net_tap): spread in software. */
+		LOG_WARN("port", "port %u (%s): RSS refused (%s), spreading in software", port_id,
+			 info.driver_name, rte_strerror(-rc));
+		port_plan(&info, n_lcores, 0, &conf, setup);
+		rc = rte_eth_dev_configure(port_id, setup->n_rxq, 0, &conf);
 	}
-	rc = rte_eth_dev_configure(port_id, n_rxq, 0, &conf);
 	if (rc < 0)
-		snprintf(err, errlen, "port %u: configure failed: %s", port_id, rte_strerror(-rc));
+		snprintf(err, errlen, "port %u (%s): configure with %u rx queue(s)%s failed: %s",
+			 port_id, info.driver_name, setup->n_rxq,
+			 setup->spread == PORT_SPREAD_RSS ? " and RSS" : "", rte_strerror(-rc));
 	return rc;
 }
 
 int
-port_start(uint16_t port_id, uint16_t n_rxq, uint16_t rx_desc, uint32_t n_mbufs, char *err,
-	   size_t errlen)
+port_start(uint16_t port_id, uint16_t n_lcores, uint16_t rx_desc, uint32_t n_mbufs,
+	   struct port_setup *setup, char *err, size_t errlen)
 {
 	char name[RTE_MEMPOOL_NAMESIZE];
 	int socket = rte_eth_dev_socket_id(port_id);
-	int rc = port_configure(port_id, n_rxq, err, errlen);
+	int rc = port_configure(port_id, n_lcores, setup, err, errlen);
+	uint16_t n_rxq = setup->n_rxq;
 
 	if (rc < 0)
 		return rc;

@@ -5,6 +5,18 @@
  * by device strings: "net_*" strings become --vdev arguments (net_pcap,
  * net_af_packet, net_null, net_ring), anything else a PCI allow-list
  * entry. Init and teardown run on the main thread only.
+ *
+ * Spreading frames over several capture lcores: a port whose device
+ * offers RSS on IP/TCP/UDP and enough RX queues gets one queue per lcore
+ * and symmetric RSS (Toeplitz with the repeating 0x6D5A key, so both
+ * directions of a flow hash alike). A PMD that advertises RSS but refuses
+ * it at configure time (net_tap) falls back, with a warning, to what any
+ * other port gets: PORT_SPREAD_SOFT (capture rehashes its frames in
+ * software) and up to one queue per lcore, except vdevs whose queues come
+ * from their devargs (net_af_packet qpairs, net_ring rings, net_pcap rx
+ * streams): all of those are set up, since every one carries traffic.
+ * net_af_packet's queues are kernel fanout sockets with rollover always on
+ * in DPDK 22.11, so a flow can change queue under load: not flow-stable.
  */
 #ifndef DARTER_PORT_H
 #define DARTER_PORT_H
@@ -47,14 +59,34 @@ void port_eal_fini(void);
 /* Number of ports EAL found (may be 0: a missing pcap still inits EAL). */
 unsigned port_count(void);
 
+/* How a started port's frames reach the capture lcores. */
+enum port_spread {
+	PORT_SPREAD_SINGLE, /* one capture lcore: it reads every queue */
+	PORT_SPREAD_RSS,    /* symmetric RSS, a queue per lcore: flow-stable */
+	PORT_SPREAD_SOFT,   /* queues not flow-stable: capture rehashes frames */
+};
+
+/* What port_start() set up. */
+struct port_setup {
+	uint16_t n_rxq;	     /* RX queues set up (see the top comment) */
+	uint8_t spread;	     /* enum port_spread */
+	uint8_t rss_key_len; /* PORT_SPREAD_RSS: key bytes given to the PMD */
+	uint64_t rss_hf;     /* PORT_SPREAD_RSS: hash types, RTE_ETH_RSS_* bits */
+	char driver[32];     /* PMD name, for logs */
+};
+
+/* The symmetric RSS key: 0x6D, 0x5A repeated over len bytes (len <= 255). */
+void port_rss_key(uint8_t *key, unsigned len);
+
 /*
- * Configure and start port_id with n_rxq RX queues of rx_desc descriptors,
- * an mbuf pool of n_mbufs per queue, symmetric-safe defaults, promiscuous
- * on, RX timestamps requested where the device offers them. Returns 0 or
- * -errno with err filled.
+ * Configure and start port_id for n_lcores capture lcores (see the top
+ * comment for how queues are chosen), rx_desc descriptors per queue, an
+ * mbuf pool of n_mbufs per queue, promiscuous on, RX timestamps requested
+ * where the device offers them. Fills *setup. Returns 0 or -errno with
+ * err filled. Main thread, after port_eal_init().
  */
-int port_start(uint16_t port_id, uint16_t n_rxq, uint16_t rx_desc, uint32_t n_mbufs, char *err,
-	       size_t errlen);
+int port_start(uint16_t port_id, uint16_t n_lcores, uint16_t rx_desc, uint32_t n_mbufs,
+	       struct port_setup *setup, char *err, size_t errlen);
 
 /* Stop and close every started port (idempotent). */
 void port_stop_all(void);

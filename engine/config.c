@@ -106,6 +106,9 @@ struct config_row {
 #define ROW_TIMEOUT(proto, P, state, field, d)                                                     \
 	ROW_UINT("flow-timeouts." proto "." state, flow.timeouts[P].field, d, 0, 604800, 0,        \
 		 proto " flows in state " state ": seconds idle before they end")
+#define ROW_EMERGENCY(proto, P, state, field, d)                                                   \
+	ROW_UINT("flow-timeouts." proto ".emergency-" state, flow.emergency[P].field, d, 0,        \
+		 604800, 0, proto " flows in state " state ", in emergency mode")
 
 #define CONFIG_MAX_CPU 1023 /* CPU ids; the EAL checks its own RTE_MAX_LCORE */
 
@@ -141,17 +144,44 @@ static const struct config_row config_rows[] = {
 		 "flows tracked per capture lcore, preallocated"),
 	ROW_UINT("flow.hash-size", flow.hash_size, "65536", 1, 16777216, 0,
 		 "hash buckets per capture lcore, rounded up to a power of two"),
+	ROW_UINT("flow.active-timeout", flow.active_timeout_s, "300", 0, 31536000, 0,
+		 "seconds of a flow between interim records (reason active); 0: off"),
+	ROW_UINT("flow.emergency-high", flow_emergency_high, "95", 0, 100, 0,
+		 "% of flow.max-flows in use that starts emergency mode; 0: never"),
+	ROW_UINT("flow.emergency-recovery", flow_emergency_recovery, "30", 0, 99, 0,
+		 "emergency mode ends below (100 - this)% of flow.max-flows"),
 
 	ROW_TIMEOUT("default", FLOW_PROTO_DEFAULT, "new", new_s, "30"),
 	ROW_TIMEOUT("default", FLOW_PROTO_DEFAULT, "established", established_s, "300"),
 	ROW_TIMEOUT("default", FLOW_PROTO_DEFAULT, "closed", closed_s, "0"),
+	ROW_EMERGENCY("default", FLOW_PROTO_DEFAULT, "new", new_s, "10"),
+	ROW_EMERGENCY("default", FLOW_PROTO_DEFAULT, "established", established_s, "100"),
+	ROW_EMERGENCY("default", FLOW_PROTO_DEFAULT, "closed", closed_s, "0"),
 	ROW_TIMEOUT("tcp", FLOW_PROTO_TCP, "new", new_s, "60"),
 	ROW_TIMEOUT("tcp", FLOW_PROTO_TCP, "established", established_s, "600"),
 	ROW_TIMEOUT("tcp", FLOW_PROTO_TCP, "closed", closed_s, "60"),
+	ROW_EMERGENCY("tcp", FLOW_PROTO_TCP, "new", new_s, "5"),
+	ROW_EMERGENCY("tcp", FLOW_PROTO_TCP, "established", established_s, "100"),
+	ROW_EMERGENCY("tcp", FLOW_PROTO_TCP, "closed", closed_s, "10"),
 	ROW_TIMEOUT("udp", FLOW_PROTO_UDP, "new", new_s, "30"),
 	ROW_TIMEOUT("udp", FLOW_PROTO_UDP, "established", established_s, "300"),
+	ROW_EMERGENCY("udp", FLOW_PROTO_UDP, "new", new_s, "10"),
+	ROW_EMERGENCY("udp", FLOW_PROTO_UDP, "established", established_s, "100"),
 	ROW_TIMEOUT("icmp", FLOW_PROTO_ICMP, "new", new_s, "30"),
 	ROW_TIMEOUT("icmp", FLOW_PROTO_ICMP, "established", established_s, "300"),
+	ROW_EMERGENCY("icmp", FLOW_PROTO_ICMP, "new", new_s, "10"),
+	ROW_EMERGENCY("icmp", FLOW_PROTO_ICMP, "established", established_s, "100"),
+
+	ROW_BOOL("dpi.enabled", dpi_enabled, "yes",
+		 "name each flow's application with nDPI on the capture lcores"),
+	ROW_UINT("dpi.max-flows", flow.appid.max_states, "0", 0, 16777216, 0,
+		 "flows classified at once per lcore (state pool); 0: flow.max-flows"),
+	ROW_UINT("dpi.max-packets-tcp", dpi_max_packets_tcp, "32", 1, 65535, 0,
+		 "give up classifying a TCP flow after this many packets"),
+	ROW_UINT("dpi.max-packets-udp", dpi_max_packets_udp, "16", 1, 65535, 0,
+		 "the same for UDP and other protocols"),
+	ROW_UINT("dpi.max-heap", flow.appid.max_heap, "0", 0, UINT32_MAX, 0,
+		 "bytes nDPI may hold per lcore for classifying flows; 0: 512 per state"),
 
 	ROW_UINT("workers.count", n_workers, "1", 1, 16, 0, "worker threads, one libuv loop each"),
 	ROW_UINTLIST(

@@ -39,8 +39,13 @@ struct config {
 	uint32_t rx_desc;   /* capture.rx-descriptors */
 	uint32_t ring_size; /* capture.ring-size: records per ring */
 
-	/* flow table and timeouts (flow.*, flow-timeouts.*) */
-	struct flow_conf flow;
+	/* flow table and timeouts (flow.*, flow-timeouts.*); dpi.* */
+	struct flow_conf flow;		  /* fields of other widths are staged below */
+	uint32_t flow_emergency_high;	  /* flow.emergency-high -> flow.emergency_high */
+	uint32_t flow_emergency_recovery; /* flow.emergency-recovery */
+	int dpi_enabled;		  /* dpi.enabled -> flow.dpi */
+	uint32_t dpi_max_packets_tcp;	  /* dpi.max-packets-tcp -> flow.appid */
+	uint32_t dpi_max_packets_udp;
 
 	/* workers */
 	uint32_t n_workers;		       /* workers.count */

@@ -206,6 +206,29 @@ main_score_conf(const struct config *c, struct score_conf *sc)
 	return 0;
 }
 
+/* capture_route_fn: records of one MAD group go to one worker (local store). */
+static uint64_t
+main_route(void *arg, const struct flow_record *rec)
+{
+	return score_route_key(arg, rec);
+}
+
+/*
+ * The local store needs every record of a group on one worker; the first
+ * spec decides. A global first spec has one key: any worker may learn
+ * the population from its share, so records keep the default spread, as
+ * they do for the redis store, whose state is shared anyway.
+ */
+static void
+main_route_conf(const struct config *c, const struct score_conf *sc, struct capture_conf *cc)
+{
+	if (!c->mad_enabled || sc->n_specs == 0 || sc->store != SCORE_STORE_LOCAL ||
+	    sc->specs[0].group == SCORE_GROUP_GLOBAL)
+		return;
+	cc->route = main_route;
+	cc->route_arg = (void *)&sc->specs[0];
+}
+
 /* ------------------------------------------------------------- set-up */
 
 static int
@@ -267,7 +290,7 @@ main_capture_conf(const struct config *c, const struct main_opts *o, struct capt
 	cc->eal.memory_mb = c->eal_memory_mb;
 	cc->eal.huge = c->eal_huge;
 	cc->eal.cpus = c->capture_cpus;
-	/* One file is one RX queue: offline replay uses the first capture cpu only. */
+	/* One capture lcore per cpu; offline, net_pcap's one queue is spread in software. */
 	cc->eal.n_cpus = c->n_capture_cpus;
 	cc->eal.verbose = o->verbose;
 	cc->burst = (uint16_t)c->burst;
@@ -276,6 +299,11 @@ main_capture_conf(const struct config *c, const struct main_opts *o, struct capt
 	cc->ring_size = c->ring_size;
 	cc->n_workers = c->n_workers;
 	cc->flow = c->flow;
+	cc->flow.emergency_high = (uint8_t)c->flow_emergency_high;
+	cc->flow.emergency_recovery = (uint8_t)c->flow_emergency_recovery;
+	cc->flow.dpi = c->dpi_enabled != 0;
+	cc->flow.appid.max_packets_tcp = (uint16_t)c->dpi_max_packets_tcp;
+	cc->flow.appid.max_packets_udp = (uint16_t)c->dpi_max_packets_udp;
 	return 0;
 }
 
@@ -448,6 +476,7 @@ main_summary(const char *eve_path, const char *outliers_path, const struct eve_c
 	       stats_value(c, n, "darter.decoder.fragments"),
 	       stats_value(c, n, "darter.flow.evicted"),
 	       stats_value(c, n, "darter.handoff.ring_full") +
+		       stats_value(c, n, "darter.spread.ring_full") +
 		       stats_value(c, n, "darter.handoff.pool_empty") +
 		       stats_value(c, n, "darter.workers.dropped") +
 		       stats_value(c, n, "darter.workers.format_errors"));
@@ -489,6 +518,7 @@ main_run(const struct config *c, const struct main_opts *o)
 		return 1;
 	if (main_capture_conf(c, o, &cc, vdev, sizeof(vdev), ports, extra) < 0)
 		return 1;
+	main_route_conf(c, &sc, &cc);
 	if (cc.eal.n_ports == 0) {
 		fprintf(stderr, "darter: nothing to capture: give -r FILE, or capture.ports in the "
 				"configuration\n");

@@ -49,6 +49,11 @@ stats_decoder(struct stats_list *l, const struct decode_stats *d)
 	stats_add(l, "decoder.udp", d->udp);
 	stats_add(l, "decoder.icmpv4", d->icmpv4);
 	stats_add(l, "decoder.icmpv6", d->icmpv6);
+	stats_add(l, "decoder.ipip", d->ipip);
+	stats_add(l, "decoder.gre", d->gre);
+	stats_add(l, "decoder.erspan", d->erspan);
+	stats_add(l, "decoder.vxlan", d->vxlan);
+	stats_add(l, "decoder.teredo", d->teredo);
 	for (int i = 0; i < DECODE_EV_MAX; i++) {
 		/* names are fixed for the process: build once, single-threaded caller */
 		if (names[i][0] == '\0') {
@@ -83,6 +88,27 @@ stats_darter(struct stats_list *l, const struct capture_stats *cs, const struct 
 	stats_add(l, "darter.flow.evicted", cs->flow.evicted);
 	stats_add(l, "darter.flow.reused", cs->flow.reused);
 	stats_add(l, "darter.flow.shutdown", cs->flow.shutdown);
+	stats_add(l, "darter.flow.interim", cs->flow.interim);
+	stats_add(l, "darter.flow.emergency", cs->flow.emergency);
+	stats_add(l, "darter.flow.emergency_now", cs->flow.emergency_now);
+	stats_add(l, "darter.frag.fragments", cs->frag.fragments);
+	stats_add(l, "darter.frag.attributed", cs->frag.attributed);
+	stats_add(l, "darter.frag.held", cs->frag.held);
+	stats_add(l, "darter.frag.unattributed", cs->frag.unattributed);
+	stats_add(l, "darter.frag.no_ports", cs->frag.no_ports);
+	stats_add(l, "darter.frag.evicted", cs->frag.evicted);
+	stats_add(l, "darter.frag.expired", cs->frag.expired);
+	stats_add(l, "darter.appid.classified", cs->appid.classified);
+	stats_add(l, "darter.appid.given_up", cs->appid.given_up);
+	stats_add(l, "darter.appid.guessed", cs->appid.guessed);
+	stats_add(l, "darter.appid.pool_empty", cs->appid.pool_empty);
+	stats_add(l, "darter.appid.heap_limited", cs->appid.heap_limited);
+	stats_add(l, "darter.appid.packets", cs->appid.packets);
+	stats_add(l, "darter.appid.memuse", cs->appid.memuse);
+	stats_add(l, "darter.spread.passed", cs->spread.passed);
+	stats_add(l, "darter.spread.received", cs->spread.received);
+	stats_add(l, "darter.spread.ring_full", cs->spread.ring_full);
+	stats_add(l, "darter.spread.paused", cs->spread.paused);
 	stats_add(l, "darter.handoff.enqueued", cs->handoff.enqueued);
 	stats_add(l, "darter.handoff.dequeued", cs->handoff.dequeued);
 	stats_add(l, "darter.handoff.ring_full", cs->handoff.ring_full);

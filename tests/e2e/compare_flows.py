@@ -61,6 +61,8 @@ def eve_totals(path):
             if not isinstance(proto, str) or proto.upper() not in ("TCP", "UDP"):
                 continue
             counters = rec.get("flow") if isinstance(rec.get("flow"), dict) else rec
+            if counters.get("reason") == "active":
+                continue  # interim record: cumulative, the flow's last record has the totals
             try:
                 key = pcap_flows.canonical_key(proto, rec["src_ip"], rec["src_port"],
                                                rec["dest_ip"], rec["dest_port"])

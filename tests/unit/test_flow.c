@@ -44,7 +44,7 @@
 struct sink {
 	struct flow_record *recs;
 	size_t n, cap;
-	uint64_t pkts, bytes; /* totals over every record */
+	uint64_t pkts, bytes; /* totals over every final record */
 };
 
 static void
@@ -58,6 +58,8 @@ sink_emit(void *arg, const struct flow_record *rec)
 		assert_non_null(s->recs);
 	}
 	s->recs[s->n++] = *rec;
+	if (rec->reason == FLOW_RECORD_REASON_ACTIVE)
+		return; /* interim: counters so far, the final record has them all */
 	s->pkts += rec->pkts_toserver + rec->pkts_toclient;
 	s->bytes += rec->bytes_toserver + rec->bytes_toclient;
 }
@@ -69,7 +71,11 @@ sink_fini(struct sink *s)
 	memset(s, 0, sizeof(*s));
 }
 
-/* Distinct timeouts per class and state (seconds). */
+/*
+ * Distinct timeouts per class and state (seconds), emergency ones too.
+ * DPI, interim records and emergency mode are off: the tests of those
+ * turn them on.
+ */
 static struct flow_conf
 test_conf(uint32_t max_flows, uint32_t hash_size)
 {
@@ -82,6 +88,13 @@ test_conf(uint32_t max_flows, uint32_t hash_size)
 	c.timeouts[FLOW_PROTO_UDP] = (struct flow_timeouts){21, 22, 23};
 	c.timeouts[FLOW_PROTO_ICMP] = (struct flow_timeouts){31, 32, 33};
 	c.timeouts[FLOW_PROTO_DEFAULT] = (struct flow_timeouts){41, 42, 43};
+	c.emergency[FLOW_PROTO_TCP] = (struct flow_timeouts){1, 2, 3};
+	c.emergency[FLOW_PROTO_UDP] = (struct flow_timeouts){4, 5, 6};
+	c.emergency[FLOW_PROTO_ICMP] = (struct flow_timeouts){7, 8, 9};
+	c.emergency[FLOW_PROTO_DEFAULT] = (struct flow_timeouts){14, 15, 16};
+	c.active_timeout_s = 0;
+	c.emergency_high = 0;
+	c.dpi = 0;
 	c.lcore = 7;
 	return c;
 }
@@ -103,7 +116,7 @@ check_counts(const struct flow_table *t, const struct sink *s)
 	const struct flow_table_stats *st = flow_table_stats(t);
 
 	assert_int_equal(st->created, st->emitted + st->active);
-	assert_int_equal(st->emitted, s->n);
+	assert_int_equal(st->emitted + st->interim, s->n);
 	assert_int_equal(st->created, st->tcp + st->udp + st->icmp + st->other);
 }
 
@@ -205,7 +218,7 @@ with_flags(struct decode_pkt p, uint8_t tcp_flags)
 static void
 feed(struct flow_table *t, struct decode_pkt p, uint32_t len, uint64_t ts)
 {
-	flow_table_packet(t, &p, len, ts);
+	flow_table_packet(t, &p, NULL, 0, len, ts);
 }
 
 static void
@@ -280,6 +293,23 @@ test_defaults(void **state)
 	assert_int_equal(c.timeouts[FLOW_PROTO_ICMP].new_s, 30);
 	assert_int_equal(c.timeouts[FLOW_PROTO_ICMP].established_s, 300);
 	assert_int_equal(c.timeouts[FLOW_PROTO_ICMP].closed_s, 0);
+	assert_int_equal(c.emergency[FLOW_PROTO_DEFAULT].new_s, 10);
+	assert_int_equal(c.emergency[FLOW_PROTO_DEFAULT].established_s, 100);
+	assert_int_equal(c.emergency[FLOW_PROTO_DEFAULT].closed_s, 0);
+	assert_int_equal(c.emergency[FLOW_PROTO_TCP].new_s, 5);
+	assert_int_equal(c.emergency[FLOW_PROTO_TCP].established_s, 100);
+	assert_int_equal(c.emergency[FLOW_PROTO_TCP].closed_s, 10);
+	assert_int_equal(c.emergency[FLOW_PROTO_UDP].new_s, 10);
+	assert_int_equal(c.emergency[FLOW_PROTO_UDP].established_s, 100);
+	assert_int_equal(c.emergency[FLOW_PROTO_ICMP].new_s, 10);
+	assert_int_equal(c.emergency[FLOW_PROTO_ICMP].established_s, 100);
+	assert_int_equal(c.active_timeout_s, 300);
+	assert_int_equal(c.emergency_high, 95);
+	assert_int_equal(c.emergency_recovery, 30);
+	assert_int_equal(c.dpi, 1);
+	assert_int_equal(c.appid.max_states, 0); /* as many as max_flows */
+	assert_int_equal(c.appid.max_packets_tcp, 32);
+	assert_int_equal(c.appid.max_packets_udp, 16);
 }
 
 /* memuse is fixed at creation, and hash_size is rounded up to 2^n. */
@@ -295,7 +325,7 @@ test_memuse(void **state)
 	(void)state;
 	assert_true(m >= 100 * 64 + 1024 * 4);
 	assert_int_equal(m, flow_table_stats(t2)->memuse);
-	flow_table_packet(t1, &p, 100, T0);
+	flow_table_packet(t1, &p, NULL, 0, 100, T0);
 	assert_int_equal(flow_table_stats(t1)->memuse, m);
 	check_counts(t1, &s1);
 	flow_table_free(t1);
@@ -324,7 +354,7 @@ run_steps(const struct step *steps, size_t n)
 	struct flow_record r;
 
 	for (size_t i = 0; i < n; i++)
-		flow_table_packet(t, &steps[i].p, steps[i].len, steps[i].ts);
+		flow_table_packet(t, &steps[i].p, NULL, 0, steps[i].len, steps[i].ts);
 	assert_int_equal(s.n, 0);
 	assert_int_equal(flow_table_stats(t)->active, 1);
 	flow_table_flush(t, FLOW_RECORD_REASON_SHUTDOWN);
@@ -421,13 +451,13 @@ test_bidirectional_counting(void **state)
 	uint64_t ts = T0, bts = 0, btc = 0;
 
 	(void)state;
-	flow_table_packet(t, &syn, 74, ts++);
+	flow_table_packet(t, &syn, NULL, 0, 74, ts++);
 	bts += 74;
 	for (unsigned i = 0; i < 50; i++) {
 		struct decode_pkt p = i % 3 ? rev(syn, ACK | PSH) : with_flags(syn, ACK);
 		uint32_t len = 60 + i;
 
-		flow_table_packet(t, &p, len, ts++);
+		flow_table_packet(t, &p, NULL, 0, len, ts++);
 		if (i % 3)
 			btc += len;
 		else
@@ -519,14 +549,14 @@ test_vlan(void **state)
 
 		p.vlan[0] = vl[i][0];
 		p.vlan[1] = vl[i][1];
-		flow_table_packet(t, &p, 100, T0 + i);
+		flow_table_packet(t, &p, NULL, 0, 100, T0 + i);
 	}
 	for (size_t i = 0; i < 5; i++) {
 		struct decode_pkt p = rev(pkt4(UDP, A, 1000, B, 53), 0);
 
 		p.vlan[0] = vl[i][0];
 		p.vlan[1] = vl[i][1];
-		flow_table_packet(t, &p, 100, T0 + 10 + i);
+		flow_table_packet(t, &p, NULL, 0, 100, T0 + 10 + i);
 	}
 	assert_int_equal(flow_table_stats(t)->active, 5);
 	flow_table_flush(t, FLOW_RECORD_REASON_SHUTDOWN);
@@ -557,11 +587,11 @@ test_ipv6(void **state)
 	(void)state;
 	assert_memory_equal(v4.src, v6.src, 16);
 	syn.tcp_flags = SYN;
-	flow_table_packet(t, &syn, 80, T0);
+	flow_table_packet(t, &syn, NULL, 0, 80, T0);
 	feed(t, rev(syn, SYN | ACK), 80, T0 + 1);
 	feed(t, with_flags(syn, ACK), 72, T0 + 2);
-	flow_table_packet(t, &v6, 100, T0 + 3);
-	flow_table_packet(t, &v4, 100, T0 + 4);
+	flow_table_packet(t, &v6, NULL, 0, 100, T0 + 3);
+	flow_table_packet(t, &v4, NULL, 0, 100, T0 + 4);
 	feed(t, rev(v4, 0), 100, T0 + 5);
 	assert_int_equal(flow_table_stats(t)->active, 3);
 	flow_table_flush(t, FLOW_RECORD_REASON_SHUTDOWN);
@@ -602,11 +632,11 @@ test_flow_id(void **state)
 
 	(void)state;
 	/* the same flow, started from either end, at the same time */
-	flow_table_packet(t1, &p, 100, T0);
+	flow_table_packet(t1, &p, NULL, 0, 100, T0);
 	feed(t2, rev(p, 0), 100, T0);
 	/* other flows, or the same key at another time */
-	flow_table_packet(t1, &q, 100, T0);
-	flow_table_packet(t2, &p, 100, T0 + 100 * SEC); /* past UDP new timeout */
+	flow_table_packet(t1, &q, NULL, 0, 100, T0);
+	flow_table_packet(t2, &p, NULL, 0, 100, T0 + 100 * SEC); /* past UDP new timeout */
 	flow_table_flush(t1, FLOW_RECORD_REASON_SHUTDOWN);
 	flow_table_flush(t2, FLOW_RECORD_REASON_SHUTDOWN);
 	assert_int_equal(s1.n, 2);
@@ -754,7 +784,7 @@ tmo_setup(const struct tmo_case *tc, struct sink *s, uint64_t *last)
 	struct flow_table *t = table_new(&c, s);
 
 	for (size_t i = 0; i < tc->n; i++)
-		flow_table_packet(t, &tc->steps[i].p, tc->steps[i].len, tc->steps[i].ts);
+		flow_table_packet(t, &tc->steps[i].p, NULL, 0, tc->steps[i].len, tc->steps[i].ts);
 	*last = tc->steps[tc->n - 1].ts;
 	assert_int_equal(s->n, 0);
 	return t;
@@ -811,7 +841,7 @@ test_timeout_lookup(void **state)
 		uint64_t at = last + tc[i].tmo_s * SEC;
 
 		/* at exactly the timeout: the same flow */
-		flow_table_packet(t, &tc[i].probe, 10, at);
+		flow_table_packet(t, &tc[i].probe, NULL, 0, 10, at);
 		if (s.n != 0)
 			fail_msg("%s: expired at exactly its timeout", tc[i].name);
 		flow_table_free(t);
@@ -819,7 +849,7 @@ test_timeout_lookup(void **state)
 
 		/* 1 us later: the old flow out, a new one holding the probe */
 		t = tmo_setup(&tc[i], &s, &last);
-		flow_table_packet(t, &tc[i].probe, 10, at + 1);
+		flow_table_packet(t, &tc[i].probe, NULL, 0, 10, at + 1);
 		assert_int_equal(s.n, 1);
 		tmo_check(&tc[i], &s.recs[0], last);
 		assert_int_equal(flow_table_stats(t)->active, 1);
@@ -848,10 +878,10 @@ test_timeout_reordered(void **state)
 	struct decode_pkt u = pkt4(UDP, A, 1000, B, 53);
 
 	(void)state;
-	flow_table_packet(t, &u, 100, T0 + 10 * SEC);
-	flow_table_packet(t, &u, 100, T0 + 5 * SEC);
+	flow_table_packet(t, &u, NULL, 0, 100, T0 + 10 * SEC);
+	flow_table_packet(t, &u, NULL, 0, 100, T0 + 5 * SEC);
 	assert_int_equal(flow_table_expire(t, T0 + 31 * SEC, UINT32_MAX), 0);
-	flow_table_packet(t, &u, 100, T0 + 4 * SEC); /* an older "now": not expired */
+	flow_table_packet(t, &u, NULL, 0, 100, T0 + 4 * SEC); /* an older "now": not expired */
 	assert_int_equal(flow_table_expire(t, T0 + 31 * SEC + 1, UINT32_MAX), 1);
 	assert_int_equal(s.recs[0].start_us, T0 + 10 * SEC);
 	assert_int_equal(s.recs[0].end_us, T0 + 10 * SEC);
@@ -874,7 +904,7 @@ test_expire_budget(void **state)
 	for (uint16_t i = 0; i < 64; i++) {
 		struct decode_pkt p = pkt4(UDP, A, (uint16_t)(1000 + i), B, 53);
 
-		flow_table_packet(t, &p, 100, T0);
+		flow_table_packet(t, &p, NULL, 0, 100, T0);
 	}
 	assert_int_equal(flow_table_expire(t, T0 + 100 * SEC, 0), 0);
 	for (int i = 0; i < 3; i++)
@@ -1134,7 +1164,7 @@ test_tcp_closed_timeout(void **state)
 	c.timeouts[FLOW_PROTO_TCP] = (struct flow_timeouts){11, 12, 60};
 	t = table_new(&c, &s);
 	for (size_t i = 0; i < n; i++)
-		flow_table_packet(t, &st[i].p, st[i].len, st[i].ts);
+		flow_table_packet(t, &st[i].p, NULL, 0, st[i].len, st[i].ts);
 	assert_int_equal(flow_table_expire(t, last + 12 * SEC + 1, UINT32_MAX), 0);
 	assert_int_equal(flow_table_expire(t, last + 60 * SEC, UINT32_MAX), 0);
 	assert_int_equal(flow_table_expire(t, last + 60 * SEC + 1, UINT32_MAX), 1);
@@ -1149,7 +1179,7 @@ test_tcp_closed_timeout(void **state)
 	c.timeouts[FLOW_PROTO_TCP].closed_s = 0;
 	t = table_new(&c, &s);
 	for (size_t i = 0; i < n; i++)
-		flow_table_packet(t, &st[i].p, st[i].len, st[i].ts);
+		flow_table_packet(t, &st[i].p, NULL, 0, st[i].len, st[i].ts);
 	assert_int_equal(flow_table_expire(t, last, UINT32_MAX), 0);
 	assert_int_equal(flow_table_expire(t, last + 1, UINT32_MAX), 1);
 	flow_table_free(t);
@@ -1176,7 +1206,7 @@ test_tcp_port_reuse(void **state)
 	/* a SYN on the closed flow: old one out (FORCED), new one in */
 	t = table_new(&c, &s);
 	for (size_t i = 0; i < n; i++)
-		flow_table_packet(t, &st[i].p, st[i].len, st[i].ts);
+		flow_table_packet(t, &st[i].p, NULL, 0, st[i].len, st[i].ts);
 	feed(t, syn, 74, last + SEC);
 	assert_int_equal(s.n, 1);
 	assert_int_equal(s.recs[0].reason, FLOW_RECORD_REASON_FORCED);
@@ -1198,7 +1228,7 @@ test_tcp_port_reuse(void **state)
 	/* a SYN+ACK, or the server's SYN, on the closed flow: no reuse */
 	t = table_new(&c, &s);
 	for (size_t i = 0; i < n; i++)
-		flow_table_packet(t, &st[i].p, st[i].len, st[i].ts);
+		flow_table_packet(t, &st[i].p, NULL, 0, st[i].len, st[i].ts);
 	feed(t, with_flags(syn, SYN | ACK), 74, last + 1);
 	assert_int_equal(s.n, 0);
 	assert_int_equal(flow_table_stats(t)->reused, 0);
@@ -1213,7 +1243,7 @@ test_tcp_port_reuse(void **state)
 	/* a SYN on an open flow does not split it */
 	t = table_new(&c, &s);
 	for (size_t i = 0; i < 5; i++)
-		flow_table_packet(t, &st[i].p, st[i].len, st[i].ts);
+		flow_table_packet(t, &st[i].p, NULL, 0, st[i].len, st[i].ts);
 	feed(t, syn, 74, st[4].ts + 1);
 	assert_int_equal(s.n, 0);
 	/* a reset flow is closed too */
@@ -1446,11 +1476,15 @@ check_record(const struct flow_record *r)
 	assert_true(r->pkts_toserver + r->pkts_toclient > 0);
 	assert_true(r->start_us <= r->end_us);
 	assert_true(r->state <= FLOW_RECORD_STATE_CLOSED);
-	assert_true(r->reason <= FLOW_RECORD_REASON_SHUTDOWN);
+	assert_true(r->reason <= FLOW_RECORD_REASON_ACTIVE);
 	assert_true(r->tcp_state <= FLOW_RECORD_TCP_CLOSED);
 	if (r->proto != TCP) {
 		assert_int_equal(r->tcp_state, FLOW_RECORD_TCP_NONE);
 		assert_int_equal(r->tcp_flags_ts | r->tcp_flags_tc, 0);
+	}
+	if (r->proto != ICMP && r->proto != ICMP6) {
+		assert_int_equal(r->icmp_type | r->icmp_code, 0);
+		assert_int_equal(r->resp_icmp_type | r->resp_icmp_code | r->flags, 0);
 	}
 	if (r->pkts_toserver == 0 || r->pkts_toclient == 0)
 		assert_int_not_equal(r->state, FLOW_RECORD_STATE_ESTABLISHED);
@@ -1492,6 +1526,8 @@ model_check(struct model *m, const struct sink *s, const struct flow_table *t, u
 
 		if (!m->open[i])
 			fail_msg("record for tuple %u, which has no open flow", i);
+		if (s->recs[m->applied].reason == FLOW_RECORD_REASON_ACTIVE)
+			continue; /* interim: the flow stays */
 		m->open[i] = 0;
 		m->n_open--;
 	}
@@ -1510,6 +1546,8 @@ struct rand_run {
 	size_t npkts;
 	unsigned sweep_every, sweep_budget; /* 0: never sweep */
 	uint64_t seed;
+	uint32_t active_s;	/* flow_conf.active_timeout_s */
+	uint8_t emergency_high; /* flow_conf.emergency_high */
 };
 
 /* Feed a random run; final expire + flush; checks the totals. */
@@ -1517,18 +1555,22 @@ static void
 rand_feed(const struct rand_run *rr, struct sink *s)
 {
 	struct flow_conf c = test_conf(rr->max_flows, rr->hash_size);
-	struct flow_table *t = table_new(&c, s);
-	const struct flow_table_stats *st = flow_table_stats(t);
+	struct flow_table *t;
+	const struct flow_table_stats *st;
 	struct rng g = {rr->seed};
 	struct model m = {calloc(rr->ntuples, 1), 0, 0};
 	uint64_t ts = T0, bytes = 0;
 
+	c.active_timeout_s = rr->active_s;
+	c.emergency_high = rr->emergency_high;
+	t = table_new(&c, s);
+	st = flow_table_stats(t);
 	assert_non_null(m.open);
 	for (size_t i = 0; i < rr->npkts; i++) {
 		unsigned idx;
 		struct step x = rand_step(&g, rr->ntuples, &ts, &idx);
 
-		flow_table_packet(t, &x.p, x.len, x.ts);
+		flow_table_packet(t, &x.p, NULL, 0, x.len, x.ts);
 		bytes += x.len;
 		if (st->active > rr->max_flows)
 			fail_msg("active %llu > max_flows after packet %zu",
@@ -1558,10 +1600,10 @@ static void
 test_random(void **state)
 {
 	static const struct rand_run runs[] = {
-		{1000, 1000, 5000, 200000, 64, 16, 1},
-		{1000, 1, 3000, 20000, 16, 1, 2}, /* one bucket: every flow on one chain */
-		{1, 1, 50, 20000, 0, 0, 3},	  /* one entry */
-		{64, 4096, 200, 50000, 1, 1, 4},
+		{1000, 1000, 5000, 200000, 64, 16, 1, 0, 0},
+		{1000, 1, 3000, 20000, 16, 1, 2, 0, 0}, /* one bucket: every flow on one chain */
+		{1, 1, 50, 20000, 0, 0, 3, 0, 0},	/* one entry */
+		{64, 4096, 200, 50000, 1, 1, 4, 0, 0},
 	};
 
 	(void)state;
@@ -1578,7 +1620,7 @@ test_random(void **state)
 static void
 test_determinism(void **state)
 {
-	const struct rand_run rr = {64, 64, 500, 30000, 32, 4, 42};
+	const struct rand_run rr = {64, 64, 500, 30000, 32, 4, 42, 0, 0};
 	struct sink a, b;
 
 	(void)state;
@@ -1605,10 +1647,10 @@ static void
 test_sweep_independence(void **state)
 {
 	const struct rand_run runs[] = {
-		{1024, 256, 300, 40000, 0, 0, 7},
-		{1024, 256, 300, 40000, 1, 1, 7},
-		{1024, 256, 300, 40000, 100, UINT32_MAX, 7},
-		{1024, 256, 300, 40000, 3, 7, 7},
+		{1024, 256, 300, 40000, 0, 0, 7, 0, 0},
+		{1024, 256, 300, 40000, 1, 1, 7, 0, 0},
+		{1024, 256, 300, 40000, 100, UINT32_MAX, 7, 0, 0},
+		{1024, 256, 300, 40000, 3, 7, 7, 0, 0},
 	};
 	struct sink s[4];
 
@@ -1624,6 +1666,573 @@ test_sweep_independence(void **state)
 	}
 	for (size_t i = 0; i < 4; i++)
 		sink_fini(&s[i]);
+}
+
+/* ------------------------------------------------------------------ */
+/* Active timeout: interim records                                     */
+/* ------------------------------------------------------------------ */
+
+/* A UDP flow every 3 s for 36 s, active timeout 10 s: 3 interim records. */
+static void
+test_active_interim(void **state)
+{
+	struct flow_conf c = test_conf(16, 16);
+	struct sink s;
+	struct flow_table *t;
+	struct decode_pkt p = pkt4(UDP, A, CLI, B, 53);
+	const uint64_t want_end[3] = {T0 + 12 * SEC, T0 + 21 * SEC, T0 + 30 * SEC};
+	const uint64_t want_pkts[3] = {5, 8, 11};
+
+	(void)state;
+	c.active_timeout_s = 10;
+	t = table_new(&c, &s);
+	for (unsigned i = 0; i <= 12; i++)
+		feed(t, i % 2 ? rev(p, 0) : p, 100 + i, T0 + i * 3 * SEC);
+	assert_int_equal(s.n, 3);
+	assert_int_equal(flow_table_stats(t)->interim, 3);
+	assert_int_equal(flow_table_stats(t)->emitted, 0);
+	flow_table_flush(t, FLOW_RECORD_REASON_SHUTDOWN);
+	assert_int_equal(s.n, 4);
+	for (unsigned i = 0; i < 3; i++) {
+		const struct flow_record *r = &s.recs[i];
+		uint64_t bytes = 0;
+
+		for (unsigned k = 0; k < want_pkts[i]; k++)
+			bytes += 100 + k;
+		assert_int_equal(r->reason, FLOW_RECORD_REASON_ACTIVE);
+		assert_int_equal(r->flow_id, s.recs[3].flow_id);
+		assert_int_equal(r->start_us, T0);
+		assert_int_equal(r->end_us, want_end[i]);
+		assert_int_equal(r->pkts_toserver + r->pkts_toclient, want_pkts[i]);
+		assert_int_equal(r->bytes_toserver + r->bytes_toclient, bytes);
+		assert_int_equal(r->state, FLOW_RECORD_STATE_ESTABLISHED);
+		check_ip4(r->src_ip, A);
+		check_record(r);
+	}
+	assert_int_equal(s.recs[3].reason, FLOW_RECORD_REASON_SHUTDOWN);
+	assert_int_equal(s.recs[3].pkts_toserver, 7);
+	assert_int_equal(s.recs[3].pkts_toclient, 6);
+	assert_int_equal(s.recs[3].end_us, T0 + 36 * SEC);
+	assert_int_equal(s.pkts, 13); /* the sink sums final records only */
+	check_counts(t, &s);
+	flow_table_free(t);
+	sink_fini(&s);
+}
+
+/* Silent periods give one record at the next packet, then the schedule goes on. */
+static void
+test_active_gap(void **state)
+{
+	struct flow_conf c = test_conf(16, 16);
+	struct sink s;
+	struct flow_table *t;
+	struct decode_pkt p = pkt4(UDP, A, CLI, B, 53);
+
+	(void)state;
+	c.active_timeout_s = 10;
+	c.timeouts[FLOW_PROTO_UDP] = (struct flow_timeouts){100, 100, 100};
+	t = table_new(&c, &s);
+	feed(t, p, 100, T0);
+	feed(t, rev(p, 0), 100, T0 + 1 * SEC);
+	feed(t, p, 100, T0 + 10 * SEC - 1); /* just short of a period */
+	assert_int_equal(s.n, 0);
+	feed(t, p, 100, T0 + 45 * SEC); /* 4 periods crossed: one record */
+	assert_int_equal(s.n, 1);
+	assert_int_equal(s.recs[0].pkts_toserver, 3);
+	feed(t, p, 100, T0 + 50 * SEC - 1);
+	assert_int_equal(s.n, 1);
+	feed(t, p, 100, T0 + 50 * SEC); /* the 5th boundary, exactly */
+	assert_int_equal(s.n, 2);
+	assert_int_equal(s.recs[1].reason, FLOW_RECORD_REASON_ACTIVE);
+	assert_int_equal(s.recs[1].pkts_toserver, 5);
+	feed(t, p, 100, T0 + 40 * SEC); /* older packet: time does not go back */
+	assert_int_equal(s.n, 2);
+	/* the sweep never writes interim records */
+	assert_int_equal(flow_table_expire(t, T0 + 120 * SEC, UINT32_MAX), 0);
+	assert_int_equal(flow_table_expire(t, T0 + 151 * SEC, UINT32_MAX), 1);
+	assert_int_equal(s.n, 3);
+	assert_int_equal(s.recs[2].reason, FLOW_RECORD_REASON_TIMEOUT);
+	assert_int_equal(s.recs[2].flow_id, s.recs[0].flow_id);
+	assert_int_equal(s.recs[2].pkts_toserver + s.recs[2].pkts_toclient, 7);
+	assert_int_equal(flow_table_stats(t)->interim, 2);
+	check_counts(t, &s);
+	flow_table_free(t);
+	sink_fini(&s);
+}
+
+/* active_timeout_s 0: a long flow gives its final record only. */
+static void
+test_active_off(void **state)
+{
+	struct flow_conf c = test_conf(16, 16);
+	struct sink s;
+	struct flow_table *t = table_new(&c, &s);
+	struct decode_pkt p = pkt4(UDP, A, CLI, B, 53);
+
+	(void)state;
+	for (unsigned i = 0; i < 1000; i++)
+		feed(t, p, 100, T0 + i * 10 * SEC);
+	flow_table_flush(t, FLOW_RECORD_REASON_SHUTDOWN);
+	assert_int_equal(s.n, 1);
+	assert_int_equal(s.recs[0].pkts_toserver, 1000);
+	assert_int_equal(flow_table_stats(t)->interim, 0);
+	flow_table_free(t);
+	sink_fini(&s);
+}
+
+/* A new flow after a timeout starts its own schedule (and flow_id). */
+static void
+test_active_new_flow(void **state)
+{
+	struct flow_conf c = test_conf(16, 16);
+	struct sink s;
+	struct flow_table *t;
+	struct decode_pkt p = pkt4(UDP, A, CLI, B, 53);
+
+	(void)state;
+	c.active_timeout_s = 10;
+	t = table_new(&c, &s);
+	feed(t, p, 100, T0);
+	feed(t, p, 100, T0 + 15 * SEC); /* interim */
+	feed(t, p, 100, T0 + 60 * SEC); /* past the NEW timeout (21 s): new flow */
+	feed(t, p, 100, T0 + 69 * SEC); /* 9 s into the new flow: nothing */
+	assert_int_equal(s.n, 2);
+	feed(t, p, 100, T0 + 70 * SEC);
+	assert_int_equal(s.n, 3);
+	assert_int_equal(s.recs[0].reason, FLOW_RECORD_REASON_ACTIVE);
+	assert_int_equal(s.recs[1].reason, FLOW_RECORD_REASON_TIMEOUT);
+	assert_int_equal(s.recs[2].reason, FLOW_RECORD_REASON_ACTIVE);
+	assert_int_equal(s.recs[2].start_us, T0 + 60 * SEC);
+	assert_int_not_equal(s.recs[2].flow_id, s.recs[1].flow_id);
+	assert_int_equal(s.recs[2].pkts_toserver, 3);
+	check_counts(t, &s);
+	flow_table_free(t);
+	sink_fini(&s);
+}
+
+/* Random traffic with 1 s interim records: sweeps change order only. */
+static void
+test_active_sweep_independence(void **state)
+{
+	const struct rand_run runs[] = {
+		{1024, 256, 300, 40000, 0, 0, 9, 1, 0},
+		{1024, 256, 300, 40000, 1, 1, 9, 1, 0},
+		{1024, 256, 300, 40000, 5, 3, 9, 1, 0},
+	};
+	struct sink s[3];
+	size_t interim = 0;
+
+	(void)state;
+	for (size_t i = 0; i < 3; i++) {
+		rand_feed(&runs[i], &s[i]);
+		qsort(s[i].recs, s[i].n, sizeof(*s[i].recs), cmp_record);
+	}
+	for (size_t k = 0; k < s[0].n; k++)
+		interim += s[0].recs[k].reason == FLOW_RECORD_REASON_ACTIVE;
+	assert_true(interim > 100);
+	for (size_t i = 1; i < 3; i++) {
+		assert_int_equal(s[i].n, s[0].n);
+		assert_int_equal(memcmp(s[i].recs, s[0].recs, s[0].n * sizeof(*s[0].recs)), 0);
+	}
+	for (size_t i = 0; i < 3; i++)
+		sink_fini(&s[i]);
+}
+
+/* ------------------------------------------------------------------ */
+/* Emergency mode                                                      */
+/* ------------------------------------------------------------------ */
+
+/* Enter at the high-water mark, emergency timeouts, leave below the low one. */
+static void
+test_emergency_enter_leave(void **state)
+{
+	struct flow_conf c = test_conf(100, 128);
+	struct sink s;
+	struct flow_table *t;
+	const struct flow_table_stats *st;
+
+	(void)state;
+	c.emergency_high = 90;	   /* enter at 90 flows */
+	c.emergency_recovery = 50; /* leave below 50 */
+	t = table_new(&c, &s);
+	st = flow_table_stats(t);
+	for (unsigned i = 0; i < 89; i++)
+		feed(t, pkt4(UDP, A + i, CLI, C, 53), 100, T0);
+	assert_int_equal(st->emergency, 0);
+	assert_int_equal(st->emergency_now, 0);
+	/* normal timeouts: 10 s idle is fine for a NEW UDP flow (21 s) */
+	feed(t, pkt4(UDP, A, CLI, C, 53), 100, T0 + 10 * SEC);
+	assert_int_equal(s.n, 0);
+	feed(t, pkt4(UDP, A + 89, CLI, C, 53), 100, T0 + 10 * SEC); /* the 90th */
+	assert_int_equal(st->emergency, 1);
+	assert_int_equal(st->emergency_now, 1);
+	/* emergency UDP NEW timeout is 4 s: the 1st flow (idle 5 s) has expired */
+	feed(t, pkt4(UDP, A, CLI, C, 53), 100, T0 + 15 * SEC);
+	assert_int_equal(s.n, 1);
+	assert_int_equal(s.recs[0].reason, FLOW_RECORD_REASON_TIMEOUT);
+	assert_int_equal(s.recs[0].pkts_toserver, 2);
+	assert_int_equal(st->emergency_now, 1);
+	/* the sweep drains the table below 50 flows: emergency ends */
+	flow_table_expire(t, T0 + 15 * SEC, UINT32_MAX);
+	/* 90 flows: the idle ones expire until 49 remain, then normal timeouts (21 s) apply */
+	assert_int_equal(st->active, 49);
+	assert_int_equal(st->emergency_now, 0);
+	assert_int_equal(flow_table_expire(t, T0 + 15 * SEC, UINT32_MAX), 0);
+	assert_int_equal(st->emergency, 1);
+	/* back to normal timeouts: 10 s idle keeps the flow */
+	feed(t, pkt4(UDP, A, CLI, C, 53), 100, T0 + 25 * SEC);
+	assert_int_equal(st->active, 49);
+	assert_int_equal(st->evicted, 0);
+	check_counts(t, &s);
+	flow_table_free(t);
+	sink_fini(&s);
+}
+
+/*
+ * A full table in emergency mode times out its idle flows instead of
+ * evicting fresh ones; without emergency mode the same traffic evicts.
+ */
+static void
+test_emergency_vs_eviction(void **state)
+{
+	for (int emerg = 0; emerg < 2; emerg++) {
+		struct flow_conf c = test_conf(10, 16);
+		struct sink s;
+		struct flow_table *t;
+		const struct flow_table_stats *st;
+
+		c.emergency_high = emerg ? 100 : 0;
+		t = table_new(&c, &s);
+		st = flow_table_stats(t);
+		for (unsigned i = 0; i < 10; i++)
+			feed(t, pkt4(UDP, A + i, CLI, C, 53), 100, T0 + i * SEC);
+		assert_int_equal(st->emergency, (uint64_t)emerg);
+		/* 11th flow at 15 s: the LRU head is 15 s idle (normal 21, emergency 4) */
+		feed(t, pkt4(UDP, A + 10, CLI, C, 53), 100, T0 + 15 * SEC);
+		assert_int_equal(s.n, 1);
+		check_ip4(s.recs[0].src_ip, A);
+		if (emerg) {
+			assert_int_equal(s.recs[0].reason, FLOW_RECORD_REASON_TIMEOUT);
+			assert_int_equal(st->evicted, 0);
+		} else {
+			assert_int_equal(s.recs[0].reason, FLOW_RECORD_REASON_FORCED);
+			assert_int_equal(st->evicted, 1);
+		}
+		assert_int_equal(st->active, 10);
+		check_counts(t, &s);
+		flow_table_free(t);
+		sink_fini(&s);
+	}
+	(void)state;
+}
+
+/* In emergency mode one sweep call covers FLOW_EMERG_SWEEP (8) times the buckets. */
+static void
+test_emergency_sweep(void **state)
+{
+	for (int emerg = 0; emerg < 2; emerg++) {
+		struct flow_conf c = test_conf(64, 8);
+		struct sink s;
+		struct flow_table *t;
+		unsigned n;
+
+		c.emergency_high = emerg ? 50 : 0;
+		c.emergency_recovery = 99; /* stay in emergency down to 0 flows */
+		t = table_new(&c, &s);
+		for (unsigned i = 0; i < 64; i++)
+			feed(t, pkt4(UDP, A + i, CLI, C, 53), 100, T0);
+		n = flow_table_expire(t, T0 + 100 * SEC, 1);
+		if (emerg)
+			assert_int_equal(n, 64); /* 8 buckets: the whole table */
+		else
+			assert_true(n < 64); /* one bucket of eight */
+		check_counts(t, &s);
+		flow_table_free(t);
+		sink_fini(&s);
+	}
+	(void)state;
+}
+
+/* Invalid emergency marks are refused. */
+static void
+test_emergency_invalid(void **state)
+{
+	struct flow_conf c = test_conf(16, 16);
+	struct sink s = {0};
+
+	(void)state;
+	c.emergency_high = 101;
+	errno = 0;
+	assert_null(flow_table_new(&c, sink_emit, &s));
+	assert_int_equal(errno, EINVAL);
+	c = test_conf(16, 16);
+	c.emergency_recovery = 100;
+	errno = 0;
+	assert_null(flow_table_new(&c, sink_emit, &s));
+	assert_int_equal(errno, EINVAL);
+}
+
+/* Random floods through a small table in emergency mode: bounds and model hold. */
+static void
+test_emergency_random(void **state)
+{
+	static const struct rand_run runs[] = {
+		{64, 64, 2000, 100000, 16, 4, 11, 0, 90},
+		{64, 64, 2000, 100000, 16, 4, 12, 2, 50},
+		{8, 1, 300, 20000, 1, 1, 13, 1, 100},
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(runs) / sizeof(runs[0]); i++) {
+		struct sink s;
+
+		rand_feed(&runs[i], &s);
+		assert_true(s.n > 0);
+		sink_fini(&s);
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* DPI (nDPI through appid), tunnel                                    */
+/* ------------------------------------------------------------------ */
+
+/* An Ethernet + IPv4 + UDP frame with payload; p describes it as decode would. */
+static uint32_t
+frame_udp4(uint8_t *f, struct decode_pkt *p, uint32_t src, uint16_t sport, uint32_t dst,
+	   uint16_t dport, const uint8_t *pl, uint32_t pl_len)
+{
+	uint32_t ip_len = 20 + 8 + pl_len;
+
+	memset(f, 0, 42);
+	f[12] = 0x08; /* IPv4 */
+	f[14] = 0x45;
+	f[16] = (uint8_t)(ip_len >> 8);
+	f[17] = (uint8_t)ip_len;
+	f[22] = 64;
+	f[23] = UDP;
+	for (int i = 0; i < 4; i++) {
+		f[26 + i] = (uint8_t)(src >> (24 - 8 * i));
+		f[30 + i] = (uint8_t)(dst >> (24 - 8 * i));
+	}
+	f[34] = (uint8_t)(sport >> 8);
+	f[35] = (uint8_t)sport;
+	f[36] = (uint8_t)(dport >> 8);
+	f[37] = (uint8_t)dport;
+	f[38] = (uint8_t)((8 + pl_len) >> 8);
+	f[39] = (uint8_t)(8 + pl_len);
+	memcpy(f + 42, pl, pl_len);
+	*p = pkt4(UDP, src, sport, dst, dport);
+	p->l3_off = 14;
+	p->l4_off = 34;
+	p->payload_len = pl_len;
+	return 14 + ip_len;
+}
+
+/* A DNS query for www.google.com, A, IN. */
+static const uint8_t dns_query[] = {
+	0xab, 0xcd, 0x01, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00,
+	0x00, 3,    'w',  'w',	'w',  6,    'g',  'o',	'o',  'g',  'l',
+	'e',  3,    'c',  'o',	'm',  0x00, 0x00, 0x01, 0x00, 0x01,
+};
+
+static struct flow_conf
+dpi_conf(void)
+{
+	struct flow_conf c = test_conf(16, 16);
+
+	c.dpi = 1;
+	c.appid.max_states = 2;
+	return c;
+}
+
+/* The DNS query is classified; its records carry nDPI's names. */
+static void
+test_dpi_dns(void **state)
+{
+	struct flow_conf c = dpi_conf();
+	struct sink s;
+	struct flow_table *t;
+	struct decode_pkt p;
+	uint8_t f[256];
+	uint32_t len = frame_udp4(f, &p, A, CLI, B, 53, dns_query, sizeof(dns_query));
+	const struct appid_stats *as;
+
+	(void)state;
+	c.active_timeout_s = 10;
+	t = table_new(&c, &s);
+	as = flow_table_appid_stats(t);
+	assert_non_null(as);
+	flow_table_packet(t, &p, f, len, len, T0);
+	assert_int_equal(as->classified, 1);
+	assert_int_equal(as->active, 0); /* the state is back in the pool at once */
+	flow_table_packet(t, &p, f, len, len, T0 + 11 * SEC); /* interim record */
+	flow_table_flush(t, FLOW_RECORD_REASON_SHUTDOWN);
+	assert_int_equal(s.n, 2);
+	for (size_t i = 0; i < 2; i++) {
+		const struct appid_result *app = &s.recs[i].app;
+
+		assert_int_equal(app->how, APPID_HOW_DPI);
+		assert_string_equal(app->name, "dns");
+		assert_string_equal(app->app, "google");
+		assert_string_equal(app->category, "web");
+		assert_int_not_equal(app->proto_id, 0);
+	}
+	assert_int_equal(as->packets, 1);
+	check_counts(t, &s);
+	flow_table_free(t);
+	sink_fini(&s);
+}
+
+/*
+ * Flows that end while classifying get nDPI's give-up answer; a flow that
+ * finds the pool empty has none (how NONE); NULL frames are not
+ * classified; DPI off gives zeroed results and no classifier.
+ */
+static void
+test_dpi_end_and_pool(void **state)
+{
+	struct flow_conf c = dpi_conf();
+	struct sink s;
+	struct flow_table *t;
+	const struct appid_stats *as;
+	uint8_t f[256], junk[40];
+	struct decode_pkt p[3];
+	uint32_t len[3];
+
+	(void)state;
+	memset(junk, 0x5a, sizeof(junk));
+	len[0] = frame_udp4(f, &p[0], A, 40001, B, 40002, junk, sizeof(junk));
+	t = table_new(&c, &s);
+	as = flow_table_appid_stats(t);
+	flow_table_packet(t, &p[0], f, len[0], len[0], T0);
+	len[1] = frame_udp4(f, &p[1], A, 40003, B, 40004, junk, sizeof(junk));
+	flow_table_packet(t, &p[1], f, len[1], len[1], T0);
+	len[2] = frame_udp4(f, &p[2], A, 40005, B, 40006, junk, sizeof(junk));
+	flow_table_packet(t, &p[2], f, len[2], len[2], T0); /* pool of 2: empty */
+	assert_int_equal(as->pool_empty, 1);
+	assert_int_equal(as->active, 2);
+	flow_table_packet(t, &p[0], NULL, 0, len[0], T0 + 1); /* counted, not classified */
+	assert_int_equal(as->packets, 2);
+	flow_table_flush(t, FLOW_RECORD_REASON_SHUTDOWN);
+	assert_int_equal(as->active, 0);
+	assert_int_equal(as->flow_ended, 2);
+	assert_int_equal(s.n, 3);
+	for (size_t i = 0; i < 3; i++) {
+		const struct flow_record *r = &s.recs[i];
+
+		if (r->src_port == 40005) {
+			assert_int_equal(r->app.how, APPID_HOW_NONE);
+			assert_string_equal(r->app.name, "");
+		} else {
+			assert_true(r->app.how == APPID_HOW_UNKNOWN ||
+				    r->app.how == APPID_HOW_GUESS);
+			assert_true(r->app.name[0] != '\0'); /* "unknown" or a guess */
+		}
+	}
+	check_counts(t, &s);
+	flow_table_free(t);
+	sink_fini(&s);
+
+	/* DPI off */
+	c = test_conf(16, 16);
+	t = table_new(&c, &s);
+	assert_null(flow_table_appid_stats(t));
+	flow_table_packet(t, &p[0], f, len[0], len[0], T0);
+	flow_table_flush(t, FLOW_RECORD_REASON_SHUTDOWN);
+	assert_int_equal(s.recs[0].app.how, APPID_HOW_NONE);
+	assert_int_equal(s.recs[0].app.proto_id, 0);
+	flow_table_free(t);
+	sink_fini(&s);
+}
+
+/* A table freed while flows are being classified leaks nothing (ASan/LSan). */
+static void
+test_dpi_free_classifying(void **state)
+{
+	struct flow_conf c = dpi_conf();
+	struct sink s;
+	struct flow_table *t = table_new(&c, &s);
+	uint8_t f[256], junk[40];
+	struct decode_pkt p;
+	uint32_t len;
+
+	(void)state;
+	memset(junk, 0x33, sizeof(junk));
+	len = frame_udp4(f, &p, A, 40001, B, 40002, junk, sizeof(junk));
+	flow_table_packet(t, &p, f, len, len, T0);
+	assert_int_equal(flow_table_appid_stats(t)->active, 1);
+	flow_table_free(t);
+	assert_int_equal(s.n, 0);
+	sink_fini(&s);
+}
+
+/*
+ * A bad appid configuration fails the table with appid's errno; a pool of
+ * 0 (or more than max_flows) states is sized to max_flows.
+ */
+static void
+test_dpi_conf(void **state)
+{
+	struct flow_conf c = dpi_conf();
+	struct sink s = {0};
+	struct flow_table *t;
+
+	(void)state;
+	c.appid.max_packets_tcp = 0;
+	errno = 0;
+	assert_null(flow_table_new(&c, sink_emit, &s));
+	assert_int_equal(errno, EINVAL);
+	for (int i = 0; i < 2; i++) {
+		c = dpi_conf();
+		c.appid.max_states = i == 0 ? 0 : 1000;
+		t = table_new(&c, &s);
+		assert_int_equal(flow_table_appid_stats(t)->pool_bytes,
+				 (uint64_t)c.max_flows * appid_state_size());
+		flow_table_free(t);
+	}
+}
+
+/* The first packet's tunnel goes into every record of the flow. */
+static void
+test_tunnel(void **state)
+{
+	struct flow_conf c = test_conf(16, 16);
+	struct sink s;
+	struct flow_table *t = table_new(&c, &s);
+	struct decode_pkt p = pkt4(UDP, A, CLI, B, 53);
+
+	(void)state;
+	p.tunnel = FLOW_RECORD_TUNNEL_VXLAN;
+	feed(t, p, 100, T0);
+	p.tunnel = FLOW_RECORD_TUNNEL_NONE;
+	feed(t, rev(p, 0), 100, T0 + 1);
+	feed(t, pkt4(TCP, A, CLI, B, 80), 100, T0 + 2);
+	flow_table_flush(t, FLOW_RECORD_REASON_SHUTDOWN);
+	assert_int_equal(s.n, 2);
+	for (size_t i = 0; i < 2; i++)
+		assert_int_equal(s.recs[i].tunnel, s.recs[i].proto == UDP
+							   ? FLOW_RECORD_TUNNEL_VXLAN
+							   : FLOW_RECORD_TUNNEL_NONE);
+	flow_table_free(t);
+	sink_fini(&s);
+}
+
+/*
+ * The issue's bound: at most 1.5 KB per tracked flow while classifying:
+ * the entry, one appid state, the default heap budget per state and the
+ * flow's bucket.
+ */
+static void
+test_memory_per_flow(void **state)
+{
+	unsigned per_flow = flow_entry_size() + appid_state_size() + 512 + 4;
+
+	(void)state;
+	print_message("# flow entry %u B, appid state %u B, heap budget 512 B, bucket 4 B: "
+		      "%u B per classifying flow\n",
+		      flow_entry_size(), appid_state_size(), per_flow);
+	assert_int_equal(flow_entry_size(), 128);
+	assert_true(per_flow <= 1536);
 }
 
 int
@@ -1659,6 +2268,22 @@ main(void)
 		cmocka_unit_test(test_random),
 		cmocka_unit_test(test_determinism),
 		cmocka_unit_test(test_sweep_independence),
+		cmocka_unit_test(test_active_interim),
+		cmocka_unit_test(test_active_gap),
+		cmocka_unit_test(test_active_off),
+		cmocka_unit_test(test_active_new_flow),
+		cmocka_unit_test(test_active_sweep_independence),
+		cmocka_unit_test(test_emergency_enter_leave),
+		cmocka_unit_test(test_emergency_vs_eviction),
+		cmocka_unit_test(test_emergency_sweep),
+		cmocka_unit_test(test_emergency_invalid),
+		cmocka_unit_test(test_emergency_random),
+		cmocka_unit_test(test_dpi_dns),
+		cmocka_unit_test(test_dpi_end_and_pool),
+		cmocka_unit_test(test_dpi_free_classifying),
+		cmocka_unit_test(test_dpi_conf),
+		cmocka_unit_test(test_tunnel),
+		cmocka_unit_test(test_memory_per_flow),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
