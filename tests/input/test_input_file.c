@@ -236,15 +236,18 @@ test_long_lines(void **state)
 	char *text = malloc(200000);
 	size_t n = 0;
 
-	n += (size_t)sprintf(text + n, "short1\n");
+	assert_non_null(text);
+#define PUT(s) (memcpy(text + n, s, sizeof(s) - 1), n += sizeof(s) - 1)
+	PUT("short1\n");
 	memset(text + n, 'x', 100000); /* spans many chunks */
 	n += 100000;
-	n += (size_t)sprintf(text + n, "\nshort2\n");
+	PUT("\nshort2\n");
 	memset(text + n, 'y', 150); /* whole inside one chunk */
 	n += 150;
-	n += (size_t)sprintf(text + n, "\nshort3\n");
+	PUT("\nshort3\n");
 	memset(text + n, 'z', 5000); /* at the end, no newline */
 	n += 5000;
+#undef PUT
 	write_file(c->path, "w", text, n);
 	free(text);
 	input_file_conf_defaults(&conf);
