@@ -59,6 +59,8 @@ struct input_file {
 	size_t cap;
 	size_t used;	/* bytes in buf */
 	int discarding; /* inside a line longer than max_line: drop up to its '\n' */
+	int paused;	/* input_file_pause: no lines until input_file_resume */
+	int rescan;	/* buf may hold complete lines left by a pause */
 	int started;
 	int finished; /* read-once: on_done called */
 	int closing;
@@ -86,7 +88,7 @@ input_file_split(struct input_file *f, size_t scan_from)
 	size_t start = 0;
 	char *nl;
 
-	while (!f->closing &&
+	while (!f->closing && !f->paused &&
 	       (nl = memchr(f->buf + scan_from, '\n', f->used - scan_from)) != NULL) {
 		size_t end = (size_t)(nl - f->buf);
 
@@ -101,7 +103,11 @@ input_file_split(struct input_file *f, size_t scan_from)
 	}
 	if (f->closing)
 		return;
-	if (f->discarding) {
+	if (f->paused) { /* keep the rest, complete lines included, for the resume */
+		memmove(f->buf, f->buf + start, f->used - start);
+		f->used -= start;
+		f->rescan = 1;
+	} else if (f->discarding) {
 		f->used = 0;
 	} else if (f->used - start > f->conf.max_line) {
 		f->st.too_long++;
@@ -181,9 +187,16 @@ static void
 input_file_on_idle(uv_idle_t *h)
 {
 	struct input_file *f = h->data;
-	ssize_t n = input_file_read_chunk(f);
+	ssize_t n;
 
-	if (f->closing || n > 0)
+	if (f->rescan) { /* lines a pause left in buf go first */
+		f->rescan = 0;
+		input_file_split(f, 0);
+		if (f->paused || f->closing)
+			return;
+	}
+	n = input_file_read_chunk(f);
+	if (f->closing || f->paused || n > 0)
 		return;
 	if (!f->conf.follow)
 		input_file_finish(f, (int)n);
@@ -252,6 +265,8 @@ input_file_on_timer(uv_timer_t *h)
 	struct input_file *f = h->data;
 	struct stat fs, ps;
 
+	if (f->paused)
+		return; /* input_file_resume restarts reading */
 	f->st.polls++;
 	if (f->fd < 0) {
 		if (input_file_open(f) == 0)
@@ -406,6 +421,25 @@ input_file_close(struct input_file *f, input_file_close_cb on_close)
 	f->on_close = on_close;
 	uv_close((uv_handle_t *)&f->idle, input_file_on_closed);
 	uv_close((uv_handle_t *)&f->timer, input_file_on_closed);
+}
+
+void
+input_file_pause(struct input_file *f)
+{
+	f->paused = 1;
+	uv_idle_stop(&f->idle);
+}
+
+void
+input_file_resume_lines(struct input_file *f)
+{
+	if (!f->paused)
+		return;
+	f->paused = 0;
+	if (f->closing || f->finished || f->fd < 0)
+		return;
+	uv_timer_stop(&f->timer);
+	uv_idle_start(&f->idle, input_file_on_idle);
 }
 
 const struct input_file_stats *

@@ -92,6 +92,15 @@ int input_file_start(struct input_file *f);
 void input_file_close(struct input_file *f, input_file_close_cb on_close);
 
 /* The counters (valid until on_close). */
+/*
+ * Backpressure: after input_file_pause() no line callback runs (not even
+ * the rest of the current chunk: it stays buffered) until
+ * input_file_resume_lines(). Both may be called from a line callback.
+ * Loop thread only.
+ */
+void input_file_pause(struct input_file *f);
+void input_file_resume_lines(struct input_file *f);
+
 const struct input_file_stats *input_file_stats(const struct input_file *f);
 
 #endif

@@ -55,12 +55,13 @@ main_usage(FILE *out)
 {
 	fprintf(out,
 		"usage: darter -r FILE.pcap -l LOGDIR [-c CONF]   replay a capture (offline)\n"
+		"       darter -e FILE.json -l LOGDIR [-c CONF]   replay Suricata EVE JSON\n"
 		"       darter -c CONF                           capture live on the configured "
 		"ports\n"
 		"       darter -T -c CONF                        check a configuration and exit\n"
 		"options:\n"
 		"  -r FILE        read packets from a pcap/pcapng file through DPDK net_pcap\n"
-		"  -e FILE        replay Suricata EVE JSON (not available yet)\n"
+		"  -e FILE        replay Suricata EVE JSON lines (flow events are scored)\n"
 		"  -l DIR         write eve.json into DIR (default: default-log-dir)\n"
 		"  -c FILE        configuration (Suricata-style YAML; default: built-in defaults)\n"
 		"  -T             test the configuration and exit (0 valid, 1 invalid)\n"
@@ -439,6 +440,11 @@ main_sum_workers(struct worker_stats *sum)
 		sum->outlier_dropped += ws.outlier_dropped;
 		sum->snapshot_saves += ws.snapshot_saves;
 		sum->snapshot_errors += ws.snapshot_errors;
+		sum->eve_lines += ws.eve_lines;
+		sum->eve_flows += ws.eve_flows;
+		sum->eve_others += ws.eve_others;
+		sum->eve_refused += ws.eve_refused;
+		sum->eve_too_long += ws.eve_too_long;
 		main_sum_score(&sum->score, &ws.score);
 	}
 }
@@ -459,9 +465,19 @@ main_write_stats(const char *eve_path, const struct eve_counter *c, size_t n, ui
 static void
 main_summary(const char *eve_path, const char *outliers_path, const struct eve_counter *c, size_t n)
 {
-	printf("darter: %" PRIu64 " packets, %" PRIu64 " bytes decoded; %" PRIu64 " flows\n",
-	       stats_value(c, n, "decoder.pkts"), stats_value(c, n, "decoder.bytes"),
-	       stats_value(c, n, "flow.total"));
+	if (main_state.cap != NULL)
+		printf("darter: %" PRIu64 " packets, %" PRIu64 " bytes decoded; %" PRIu64
+		       " flows\n",
+		       stats_value(c, n, "decoder.pkts"), stats_value(c, n, "decoder.bytes"),
+		       stats_value(c, n, "flow.total"));
+	else
+		printf("darter: %" PRIu64 " EVE lines read: %" PRIu64 " flow events, %" PRIu64
+		       " other events, %" PRIu64 " refused, %" PRIu64 " too long\n",
+		       stats_value(c, n, "darter.eve_input.lines"),
+		       stats_value(c, n, "darter.eve_input.flows"),
+		       stats_value(c, n, "darter.eve_input.others"),
+		       stats_value(c, n, "darter.eve_input.refused"),
+		       stats_value(c, n, "darter.eve_input.too_long"));
 	printf("darter: %" PRIu64 " flow records written to %s\n",
 	       stats_value(c, n, "darter.workers.lines"), eve_path);
 	if (stats_value(c, n, "darter.mad.records") > 0)
@@ -492,7 +508,9 @@ main_finish(const struct config *c, const char *eve_path, const char *outliers_p
 	size_t n;
 
 	main_sum_workers(&ws);
-	capture_stats_get(main_state.cap, &cs);
+	memset(&cs, 0, sizeof(cs));
+	if (main_state.cap != NULL)
+		capture_stats_get(main_state.cap, &cs);
 	n = stats_collect(&cs, &ws, counters);
 	if (c->eve_enabled && c->stats_enabled)
 		main_write_stats(eve_path, counters, n, start_us);
@@ -501,13 +519,35 @@ main_finish(const struct config *c, const char *eve_path, const char *outliers_p
 
 /* --------------------------------------------------------------- main */
 
+/* The log directory (made if missing) and the paths in it. 0, or -1 (printed). */
 static int
-main_run(const struct config *c, const struct main_opts *o)
+main_paths_init(const struct config *c, const struct main_opts *o, struct main_paths *p)
+{
+	const char *dir = o->log_dir ? o->log_dir : c->log_dir;
+	int rc = main_mkdirs(dir);
+
+	if (rc < 0) {
+		fprintf(stderr, "darter: log directory %s: %s\n", dir, strerror(-rc));
+		return -1;
+	}
+	p->dir = dir;
+	snprintf(p->eve, sizeof(p->eve), "%s/%s", dir, c->eve_filename);
+	return 0;
+}
+
+static const char *
+main_outliers_path(const struct main_paths *p)
+{
+	return p->outliers[0] ? p->outliers : "nowhere";
+}
+
+/* Capture: offline (-r) or live (-c with capture.ports). */
+static int
+main_run_capture(const struct config *c, const struct main_opts *o)
 {
 	static char vdev[PATH_MAX + 64];
 	static struct main_paths paths;
 	const char *ports[CONFIG_MAX_LIST], *extra[CONFIG_MAX_LIST];
-	const char *dir = o->log_dir ? o->log_dir : c->log_dir;
 	struct capture_conf cc;
 	struct score_conf sc;
 	uint64_t start_us = main_now_us();
@@ -520,18 +560,14 @@ main_run(const struct config *c, const struct main_opts *o)
 		return 1;
 	main_route_conf(c, &sc, &cc);
 	if (cc.eal.n_ports == 0) {
-		fprintf(stderr, "darter: nothing to capture: give -r FILE, or capture.ports in the "
-				"configuration\n");
+		fprintf(stderr,
+			"darter: nothing to capture: give -r FILE, -e FILE, or capture.ports "
+			"in the configuration\n");
 		return 1;
 	}
-	rc = main_mkdirs(dir);
-	if (rc < 0) {
-		fprintf(stderr, "darter: log directory %s: %s\n", dir, strerror(-rc));
+	if (main_paths_init(c, o, &paths) < 0)
 		return 1;
-	}
-	paths.dir = dir;
 	paths.offline = cc.offline;
-	snprintf(paths.eve, sizeof(paths.eve), "%s/%s", dir, c->eve_filename);
 	main_state.cap = capture_new(&cc, err, sizeof(err));
 	if (main_state.cap == NULL) {
 		fprintf(stderr, "darter: capture: %s\n", err);
@@ -546,11 +582,54 @@ main_run(const struct config *c, const struct main_opts *o)
 	for (unsigned i = 0; i < main_state.n_workers; i++)
 		worker_join(main_state.workers[i]);
 	if (rc == 0)
-		main_finish(c, paths.eve, paths.outliers[0] ? paths.outliers : "nowhere", start_us);
+		main_finish(c, paths.eve, main_outliers_path(&paths), start_us);
 	for (unsigned i = 0; i < main_state.n_workers; i++)
 		worker_free(main_state.workers[i]);
 	free(main_state.workers);
 	capture_free(main_state.cap);
+	return rc == 0 ? 0 : 1;
+}
+
+/*
+ * EVE replay (-e): no DPDK at all. One worker reads the file on its loop;
+ * flow events become records like capture's and take the same path
+ * (MAD core, sinks); other event types are counted.
+ */
+static int
+main_run_eve(const struct config *c, const struct main_opts *o)
+{
+	static struct main_paths paths;
+	struct worker_conf wc;
+	struct score_conf sc;
+	uint64_t start_us = main_now_us();
+	int rc;
+
+	if (main_score_conf(c, &sc) < 0 || main_paths_init(c, o, &paths) < 0)
+		return 1;
+	paths.offline = 1;
+	if (c->n_workers > 1)
+		LOG_NOTICE("main", "EVE replay runs on one worker (workers.count %u not used)",
+			   (unsigned)c->n_workers);
+	main_state.workers = calloc(1, sizeof(*main_state.workers));
+	if (main_state.workers == NULL)
+		return 1;
+	main_worker_conf(c, &sc, &paths, 0, 1, &wc);
+	wc.eve_input = o->eve_file;
+	main_state.workers[0] = worker_new(&wc, NULL);
+	if (main_state.workers[0] == NULL) {
+		fprintf(stderr, "darter: %s: %s\n", o->eve_file, strerror(errno));
+		free(main_state.workers);
+		return 1;
+	}
+	main_state.n_workers = 1;
+	main_signals();
+	rc = worker_start(main_state.workers[0]);
+	if (rc == 0)
+		rc = worker_join(main_state.workers[0]);
+	if (rc == 0)
+		main_finish(c, paths.eve, main_outliers_path(&paths), start_us);
+	worker_free(main_state.workers[0]);
+	free(main_state.workers);
 	return rc == 0 ? 0 : 1;
 }
 
@@ -576,9 +655,9 @@ main(int argc, char **argv)
 	}
 	if (log_level_parse(c.log_level, &level) == 0)
 		log_set_level(o.verbose ? LOG_LEVEL_DEBUG : level);
-	if (o.eve_file != NULL) {
-		fprintf(stderr, "darter: -e (EVE JSON input) is not available in this version\n");
+	if (o.eve_file != NULL && o.read_file != NULL) {
+		fprintf(stderr, "darter: -r and -e exclude each other\n");
 		return 1;
 	}
-	return main_run(&c, &o);
+	return o.eve_file != NULL ? main_run_eve(&c, &o) : main_run_capture(&c, &o);
 }

@@ -121,6 +121,11 @@ stats_darter(struct stats_list *l, const struct capture_stats *cs, const struct 
 	stats_add(l, "darter.workers.write_errors", ws->write_errors);
 	stats_add(l, "darter.workers.outlier_lines", ws->outlier_lines);
 	stats_add(l, "darter.workers.outlier_dropped", ws->outlier_dropped);
+	stats_add(l, "darter.eve_input.lines", ws->eve_lines);
+	stats_add(l, "darter.eve_input.flows", ws->eve_flows);
+	stats_add(l, "darter.eve_input.others", ws->eve_others);
+	stats_add(l, "darter.eve_input.refused", ws->eve_refused);
+	stats_add(l, "darter.eve_input.too_long", ws->eve_too_long);
 }
 
 static void

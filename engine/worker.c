@@ -30,6 +30,8 @@
 
 #include "community.h"
 #include "eve.h"
+#include "eve_in.h"
+#include "input_file.h"
 #include "log.h"
 #include "sink_file.h"
 
@@ -50,9 +52,14 @@ struct worker {
 	uv_timer_t snapshot;
 	struct sink_file *eve;
 	struct sink_file *outliers;
-	struct score *score; /* NULL: no MAD scoring */
+	struct score *score;   /* NULL: no MAD scoring */
+	struct input_file *in; /* EVE input (darter -e), NULL: none */
+	struct eve_in *eve_in;
+	int input_done;	  /* the EVE input reached its end */
+	int input_paused; /* the EVE input waits for the scorer's room */
 	struct score_conf score_conf;
 	char snapshot_path[PATH_MAX];
+	char eve_input[PATH_MAX];
 	int finishing; /* input done; waiting for the scorer's answers */
 	int blocked;   /* draining paused until the scorer has room */
 	int finished;  /* handles closing */
@@ -108,6 +115,7 @@ worker_emit(struct worker *w, const struct flow_record *r, const struct score_re
 }
 
 static void worker_finish(struct worker *w);
+static void worker_step(struct worker *w);
 static unsigned worker_room(const struct worker *w);
 static void worker_on_idle(uv_idle_t *idle);
 
@@ -123,6 +131,10 @@ worker_on_scored(void *arg, const struct flow_record *r, const struct score_resu
 	else if (w->blocked && worker_room(w) > 0) {
 		w->blocked = 0;
 		uv_idle_start(&w->idle, worker_on_idle);
+	}
+	if (w->input_paused && worker_room(w) > 0) {
+		w->input_paused = 0;
+		input_file_resume_lines(w->in);
 	}
 }
 
@@ -177,6 +189,83 @@ worker_on_snapshot(uv_timer_t *timer)
 	worker_snapshot_save(timer->data);
 }
 
+/* ------------------------------------------------------ EVE input */
+
+static void
+worker_eve_stats(struct worker *w)
+{
+	const struct eve_in_stats *es = eve_in_stats(w->eve_in);
+
+	w->st.eve_lines = es->lines;
+	w->st.eve_flows = es->flows;
+	w->st.eve_others = es->others;
+	w->st.eve_refused = es->refused;
+	if (w->in != NULL)
+		w->st.eve_too_long = input_file_stats(w->in)->too_long;
+}
+
+/* input_file_line_cb: a flow event becomes a record like capture's. */
+static void
+worker_on_eve_line(void *arg, const char *line, size_t len)
+{
+	struct worker *w = arg;
+	struct flow_record rec;
+
+	switch (eve_in_parse(w->eve_in, line, len, &rec)) {
+	case EVE_IN_FLOW:
+		w->st.records++;
+		worker_record(w, &rec);
+		break;
+	case EVE_IN_OTHER:
+		break; /* counted by eve_in; analyzers will ask for them */
+	case EVE_IN_REFUSED:
+		LOG_DEBUG("worker", "worker %u: EVE line refused: %s (%s)", w->conf.id,
+			  eve_in_error_name(eve_in_last_error(w->eve_in)),
+			  eve_in_last_field(w->eve_in));
+		break;
+	}
+	if (worker_room(w) == 0) { /* the Redis window is full: the file waits */
+		w->input_paused = 1;
+		input_file_pause(w->in);
+	}
+}
+
+static void
+worker_on_eve_done(void *arg, int status)
+{
+	struct worker *w = arg;
+
+	if (status < 0)
+		LOG_ERR("worker", "worker %u: %s: read error: %s", w->conf.id, w->conf.eve_input,
+			strerror(-status));
+	w->input_done = 1;
+	worker_eve_stats(w);
+	worker_step(w);
+}
+
+static int
+worker_eve_new(struct worker *w)
+{
+	struct input_file_conf ic;
+	int rc;
+
+	w->eve_in = eve_in_new(NULL);
+	if (w->eve_in == NULL)
+		return -errno;
+	input_file_conf_defaults(&ic);
+	ic.path = w->conf.eve_input;
+	w->in = input_file_new(&w->loop, &ic, worker_on_eve_line, worker_on_eve_done, w);
+	if (w->in == NULL)
+		return -errno;
+	rc = input_file_start(w->in);
+	if (rc < 0) {
+		input_file_close(w->in, NULL);
+		w->in = NULL;
+		return rc;
+	}
+	return 0;
+}
+
 /* ------------------------------------------------------------ finish */
 
 static void
@@ -199,6 +288,11 @@ worker_finish(struct worker *w)
 		return;
 	}
 	w->finished = 1;
+	if (w->in != NULL) {
+		worker_eve_stats(w);
+		input_file_close(w->in, NULL);
+		w->in = NULL;
+	}
 	uv_close((uv_handle_t *)&w->wake, worker_close_cb);
 	uv_close((uv_handle_t *)&w->idle, worker_close_cb);
 	uv_close((uv_handle_t *)&w->flush, worker_close_cb);
@@ -236,6 +330,14 @@ worker_room(const struct worker *w)
 	return window - pending < WORKER_BATCH ? window - pending : WORKER_BATCH;
 }
 
+/* Every input is over: the producers of the handoff, and the EVE file. */
+static int
+worker_inputs_done(struct worker *w)
+{
+	return (w->h == NULL || handoff_finished(w->h, w->conf.id)) &&
+	       (w->in == NULL || w->input_done);
+}
+
 /* One bounded drain turn. */
 static enum worker_drained
 worker_drain(struct worker *w)
@@ -247,6 +349,8 @@ worker_drain(struct worker *w)
 
 		if (room == 0)
 			return WORKER_BLOCKED;
+		if (w->h == NULL)
+			return WORKER_EMPTY;
 		n = handoff_dequeue(w->h, w->conf.id, recs, room);
 		for (unsigned i = 0; i < n; i++)
 			worker_record(w, recs[i]);
@@ -269,7 +373,7 @@ worker_step(struct worker *w)
 {
 	enum worker_drained d = worker_drain(w);
 
-	if (d == WORKER_EMPTY && !w->finished && handoff_finished(w->h, w->conf.id))
+	if (d == WORKER_EMPTY && !w->finished && worker_inputs_done(w))
 		d = worker_drain(w);
 	if (d == WORKER_MORE) {
 		uv_idle_start(&w->idle, worker_on_idle);
@@ -277,7 +381,7 @@ worker_step(struct worker *w)
 	}
 	uv_idle_stop(&w->idle);
 	w->blocked = d == WORKER_BLOCKED;
-	if (d == WORKER_EMPTY && !w->finished && handoff_finished(w->h, w->conf.id))
+	if (d == WORKER_EMPTY && !w->finished && worker_inputs_done(w))
 		worker_finish(w);
 }
 
@@ -385,6 +489,15 @@ worker_new(const struct worker_conf *conf, struct handoff *h)
 		strcpy(w->snapshot_path, conf->snapshot_path);
 		w->conf.snapshot_path = w->snapshot_path;
 	}
+	if (conf->eve_input != NULL) {
+		if (strlen(conf->eve_input) >= sizeof(w->eve_input)) {
+			free(w);
+			errno = ENAMETOOLONG;
+			return NULL;
+		}
+		strcpy(w->eve_input, conf->eve_input);
+		w->conf.eve_input = w->eve_input;
+	}
 	if (conf->eve_path != NULL && (w->eve = sink_file_open(conf->eve_path)) == NULL)
 		goto fail;
 	if (conf->outliers_path != NULL &&
@@ -397,10 +510,17 @@ worker_new(const struct worker_conf *conf, struct handoff *h)
 	}
 	if (conf->score != NULL && worker_score_new(w) < 0)
 		goto fail_loop;
-	handoff_set_wake(h, conf->id, worker_wake, w);
+	if (conf->eve_input != NULL && (rc = worker_eve_new(w)) < 0) {
+		errno = -rc;
+		goto fail_loop;
+	}
+	if (h != NULL)
+		handoff_set_wake(h, conf->id, worker_wake, w);
 	return w;
 fail_loop:
 	rc = errno;
+	if (w->score != NULL)
+		score_close(w->score, NULL, NULL);
 	uv_close((uv_handle_t *)&w->wake, NULL);
 	uv_close((uv_handle_t *)&w->idle, NULL);
 	uv_close((uv_handle_t *)&w->flush, NULL);
@@ -412,6 +532,7 @@ fail:
 	rc = errno;
 	sink_file_close(w->eve);
 	sink_file_close(w->outliers);
+	eve_in_free(w->eve_in);
 	free(w);
 	errno = rc;
 	return NULL;
@@ -438,7 +559,7 @@ worker_main(void *arg)
 	int rc;
 
 	worker_pin(w);
-	if (handoff_thread_register() < 0)
+	if (w->h != NULL && handoff_thread_register() < 0)
 		LOG_WARN("worker", "worker %u: not registered with DPDK: slower record pool",
 			 w->conf.id);
 	worker_step(w); /* records may predate our wake-up */
@@ -449,7 +570,8 @@ worker_main(void *arg)
 		sink_file_flush(w->eve);
 	if (w->outliers != NULL)
 		sink_file_flush(w->outliers);
-	handoff_thread_unregister();
+	if (w->h != NULL)
+		handoff_thread_unregister();
 	return NULL;
 }
 
@@ -508,5 +630,6 @@ worker_free(struct worker *w)
 	assert(!w->started);
 	sink_file_close(w->eve);
 	sink_file_close(w->outliers);
+	eve_in_free(w->eve_in);
 	free(w);
 }

@@ -23,6 +23,7 @@ struct worker_conf {
 	const struct score_conf *score; /* NULL: no MAD scoring; copied by worker_new */
 	const char *snapshot_path;	/* local MAD state file (copied); NULL: none */
 	unsigned snapshot_interval_s;	/* 0: save at exit only */
+	const char *eve_input;		/* EVE JSON file read once (darter -e); copied */
 	int community_id;		/* add community_id to every event */
 	uint16_t community_seed;
 };
@@ -38,14 +39,20 @@ struct worker_stats {
 	uint64_t snapshot_saves;  /* MAD snapshots written */
 	uint64_t snapshot_errors; /* MAD snapshots that failed to load or save */
 	struct score_stats score; /* the MAD core */
+	uint64_t eve_lines;	  /* EVE input: lines read */
+	uint64_t eve_flows;	  /* of which flow events, scored and written */
+	uint64_t eve_others;	  /* other event types (counted; analyzers will take them) */
+	uint64_t eve_refused;	  /* bad lines, counted by reason in eve_in */
+	uint64_t eve_too_long;	  /* lines over the reader's limit, skipped before parsing */
 };
 
 struct worker;
 
 /*
  * Create worker conf->id reading from h: opens its sink, prepares its
- * loop and registers its wake-up with h. Main thread. NULL with errno
- * set on failure.
+ * loop and registers its wake-up with h. h may be NULL when the worker's
+ * only input is conf->eve_input. Main thread. NULL with errno set on
+ * failure (the EVE input file is opened here: ENOENT and such).
  */
 struct worker *worker_new(const struct worker_conf *conf, struct handoff *h);
 

@@ -45,7 +45,7 @@ check "-r on a non-capture is refused" 1 'cannot read capture' -- "$darter" -r "
 printf '\xd4\xc3\xb2\xa1\x02\x00\x04\x00\x00\x00\x00\x00\x00\x00\x00\x00\xff\xff\x00\x00\x93\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x04\x00\x00\x00\x04\x00\x00\x00abcd' >"$work/user0.pcap"
 check "-r on an unsupported link type is refused" 1 'link type .*147.* not supported' -- "$darter" -r "$work/user0.pcap" -l "$work/o3"
 check "nothing to capture" 1 'nothing to capture' -- "$darter" -l "$work/o4"
-check "-e is reported unavailable, not ignored" 1 'not available' -- "$darter" -e "$work/x.json" -l "$work/o5"
+check "-e on a missing file: a clear error" 1 "x.json: No such file" -- "$darter" -e "$work/x.json" -l "$work/o5"
 
 # A real replay: records, a final stats event, a summary naming the file.
 check "-r replays a capture" 0 'records written to .*/eve.json' -- "$darter" -r "$pcaps/dns.pcap" -l "$work/dns"

@@ -44,6 +44,8 @@ struct ctx {
 	int closed;
 	int step;
 	int close_after; /* close from inside the line callback after this many lines; 0: never */
+	int pause_every; /* pause from inside the line callback every this many lines; 0: never */
+	int paused_now;
 	void (*on_step)(struct ctx *c, int step);
 };
 
@@ -58,6 +60,10 @@ on_line(void *arg, const char *line, size_t len)
 	c->n++;
 	if (c->close_after != 0 && c->n == c->close_after)
 		input_file_close(c->f, NULL);
+	if (c->pause_every != 0 && c->n % c->pause_every == 0) {
+		input_file_pause(c->f);
+		c->paused_now = 1;
+	}
 }
 
 static void
@@ -204,6 +210,44 @@ test_read_once(void **state)
 	assert_int_equal(st->lines, 5);
 	assert_int_equal(st->partial, 1);
 	assert_int_equal(st->bytes, sizeof(text) - 1);
+	finish(c);
+}
+
+/* Paused from the callback: not one more line (even within the chunk) until resumed. */
+static void
+test_pause_resume(void **state)
+{
+	struct ctx *c = *state;
+	struct input_file_conf conf;
+	char text[200 * 8], want[16];
+	size_t n = 0;
+
+	for (int i = 0; i < 200; i++)
+		n += (size_t)snprintf(text + n, sizeof(text) - n, "l%03d\n", i);
+	write_file(c->path, "w", text, n);
+	input_file_conf_defaults(&conf);
+	conf.path = c->path; /* one 64 KiB chunk holds every line */
+	c->f = input_file_new(&c->loop, &conf, on_line, on_done, c);
+	assert_non_null(c->f);
+	c->pause_every = 7;
+	assert_int_equal(input_file_start(c->f), 0);
+	while (!c->done) {
+		int before = c->n;
+
+		for (int k = 0; k < 5; k++)
+			uv_run(&c->loop, UV_RUN_NOWAIT);
+		if (c->paused_now) {
+			assert_int_equal(c->n % 7, 0); /* stopped exactly at the pause */
+			assert_true(c->n - before <= 7);
+			c->paused_now = 0;
+			input_file_resume_lines(c->f);
+		}
+	}
+	assert_int_equal(c->n, 200);
+	for (int i = 0; i < 200; i++) {
+		snprintf(want, sizeof(want), "l%03d", i);
+		assert_string_equal(c->lines[i], want);
+	}
 	finish(c);
 }
 
@@ -454,6 +498,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_read_once, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_read_once_missing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pause_resume, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_long_lines, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_close_in_callback, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_follow_append, setup, teardown),
