@@ -192,6 +192,8 @@ static const struct config_row config_rows[] = {
 	ROW_STRING("outputs.eve.filename", eve_filename, "eve.json",
 		   "EVE file name, relative to the log directory"),
 	ROW_BOOL("outputs.eve.stats", stats_enabled, "yes", "append a stats event at exit"),
+	ROW_UINT("outputs.eve.stats-interval", stats_interval, "30", 0, 86400, 0,
+		 "live mode: also a stats event every this many seconds; 0: at exit only"),
 	ROW_BOOL("outputs.eve.community-id", community_id, "yes",
 		 "add the Community ID (v1) of each flow"),
 	ROW_UINT("outputs.eve.community-id-seed", community_id_seed, "0", 0, 65535, 0,
@@ -238,6 +240,17 @@ static const struct config_row config_rows[] = {
 		   "snapshot file, relative to the log directory (one per worker: .N appended)"),
 	ROW_UINT("mad.snapshot.interval", mad_snapshot_interval, "300", 0, 86400, 0,
 		 "seconds between snapshots while running; 0: only at exit"),
+
+	ROW_BOOL("control.enabled", control_enabled, "yes",
+		 "live mode: listen on the control socket (darterctl)"),
+	ROW_STRING("control.socket", control_socket, "/run/darter/darter.sock",
+		   "control socket path; its directory is created (0750) if missing"),
+	ROW_BOOL("metrics.enabled", metrics_enabled, "yes",
+		 "live mode: serve Prometheus metrics on GET /metrics"),
+	ROW_STRING("metrics.address", metrics_address, "127.0.0.1",
+		   "metrics listen address (numeric IPv4 or IPv6)"),
+	ROW_UINT("metrics.port", metrics_port, "9736", 0, 65535, 0,
+		 "metrics TCP port; 0: any free port (logged)"),
 };
 
 #define CONFIG_N_ROWS  (sizeof(config_rows) / sizeof(config_rows[0]))
@@ -947,6 +960,68 @@ config_set(struct config *c, const char *assignment, char *err, size_t errlen)
 		return -EINVAL;
 	*c = tmp;
 	return 0;
+}
+
+/* One scalar of row r (entry idx of a list) as text. */
+static int
+config_format_scalar(const struct config *c, const struct config_row *r, unsigned idx, char *buf,
+		     size_t len)
+{
+	const char *f = (const char *)c + r->off;
+
+	switch (r->type) {
+	case CONFIG_BOOL:
+		return snprintf(buf, len, "%s", *(const int *)(const void *)f ? "yes" : "no");
+	case CONFIG_UINT:
+	case CONFIG_UINTLIST:
+		return snprintf(buf, len, "%u", ((const uint32_t *)(const void *)f)[idx]);
+	case CONFIG_DOUBLE:
+		return snprintf(buf, len, "%.17g", *(const double *)(const void *)f);
+	case CONFIG_STRING:
+	case CONFIG_ENUM:
+	case CONFIG_STRLIST:
+		return snprintf(buf, len, "%s", f + (size_t)idx * CONFIG_MAX_STR);
+	}
+	return -EINVAL;
+}
+
+/* Append s to buf[*n..len); false when it does not fit. */
+static bool
+config_put(char *buf, size_t len, size_t *n, const char *s)
+{
+	size_t k = strlen(s);
+
+	if (k >= len - *n)
+		return false;
+	memcpy(buf + *n, s, k + 1);
+	*n += k;
+	return true;
+}
+
+int
+config_get(const struct config *c, const char *key, char *buf, size_t len)
+{
+	bool exact = false;
+	const struct config_row *r = config_match(key, &exact);
+	char one[CONFIG_MAX_STR + 32];
+	unsigned count;
+	size_t n = 0;
+
+	if (r == NULL || !exact || len == 0)
+		return -ENOENT;
+	if (!config_is_list(r)) {
+		config_format_scalar(c, r, 0, one, sizeof(one));
+		return config_put(buf, len, &n, one) ? 0 : -ENOSPC;
+	}
+	count = *(const unsigned *)(const void *)((const char *)c + r->n_off);
+	if (!config_put(buf, len, &n, "["))
+		return -ENOSPC;
+	for (unsigned i = 0; i < count; i++) {
+		config_format_scalar(c, r, i, one, sizeof(one));
+		if ((i > 0 && !config_put(buf, len, &n, ", ")) || !config_put(buf, len, &n, one))
+			return -ENOSPC;
+	}
+	return config_put(buf, len, &n, "]") ? 0 : -ENOSPC;
 }
 
 void

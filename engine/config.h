@@ -56,6 +56,7 @@ struct config {
 	int eve_enabled;			/* outputs.eve.enabled */
 	char eve_filename[CONFIG_MAX_STR];	/* outputs.eve.filename, relative to log dir */
 	int stats_enabled;			/* outputs.eve.stats: final stats event */
+	uint32_t stats_interval;		/* outputs.eve.stats-interval: seconds, live mode */
 	int community_id;			/* outputs.eve.community-id */
 	uint32_t community_id_seed;		/* outputs.eve.community-id-seed */
 	int outliers_enabled;			/* outputs.outliers.enabled */
@@ -83,6 +84,13 @@ struct config {
 	int mad_snapshot;			/* mad.snapshot.enabled */
 	char mad_snapshot_file[CONFIG_MAX_STR]; /* relative to the log directory */
 	uint32_t mad_snapshot_interval;		/* seconds; 0: at exit only */
+
+	/* operators (live mode): control socket, Prometheus endpoint */
+	int control_enabled;		     /* control.enabled */
+	char control_socket[CONFIG_MAX_STR]; /* control.socket */
+	int metrics_enabled;		     /* metrics.enabled */
+	char metrics_address[CONFIG_MAX_STR];
+	uint32_t metrics_port;
 };
 
 /* Fill every key with its default. */
@@ -104,6 +112,12 @@ int config_load_string(struct config *c, const char *yaml, const char *name, cha
  * same checks as the file. Returns 0 or -EINVAL with err filled.
  */
 int config_set(struct config *c, const char *assignment, char *err, size_t errlen);
+
+/*
+ * The value of key as text: "yes", "32", "3.5", a string, or a list as
+ * "[a, b]" (YAML flow style). 0, -ENOENT (no such key) or -ENOSPC.
+ */
+int config_get(const struct config *c, const char *key, char *buf, size_t len);
 
 /* Visit every row of the table: key and one-line doc (tests, --dump-config). */
 typedef void (*config_visit_fn)(void *arg, const char *key, const char *doc);

@@ -23,6 +23,7 @@
 #include "config.h"
 #include "eve.h"
 #include "log.h"
+#include "ops.h"
 #include "pcapfile.h"
 #include "score.h"
 #include "sink_file.h"
@@ -46,6 +47,7 @@ static struct {
 	struct capture *cap;
 	struct worker **workers;
 	unsigned n_workers;
+	struct ops *ops; /* live mode: control socket, metrics, periodic stats */
 } main_state;
 
 /* ------------------------------------------------------------ options */
@@ -370,9 +372,16 @@ main_start_workers(const struct config *c, const struct score_conf *sc, struct h
 
 /* ------------------------------------------------------------ signals */
 
+/* SIGUSR2 requests, for the analyzers to come; none are loaded yet. */
+static volatile sig_atomic_t main_reload_requests;
+
 static void
 main_on_signal(int sig)
 {
+	if (sig == SIGUSR2) {
+		main_reload_requests++;
+		return;
+	}
 	if (sig == SIGHUP) {
 		for (unsigned i = 0; i < main_state.n_workers; i++)
 			worker_reopen(main_state.workers[i]);
@@ -393,6 +402,7 @@ main_signals(void)
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
+	sigaction(SIGUSR2, &sa, NULL); /* never the default action: that would kill darter */
 	signal(SIGPIPE, SIG_IGN);
 }
 
@@ -447,6 +457,98 @@ main_sum_workers(struct worker_stats *sum)
 		sum->eve_too_long += ws.eve_too_long;
 		main_sum_score(&sum->score, &ws.score);
 	}
+}
+
+/* ---------------------------------------------------------- operators */
+
+/* ops_hooks.collect: every counter now (ops thread; a snapshot, see ops.h). */
+static size_t
+main_collect(void *arg, struct eve_counter *out, size_t cap)
+{
+	struct capture_stats cs;
+	struct worker_stats ws;
+
+	(void)arg;
+	if (cap < STATS_MAX_COUNTERS)
+		return 0;
+	main_sum_workers(&ws);
+	memset(&cs, 0, sizeof(cs));
+	if (main_state.cap != NULL)
+		capture_stats_get(main_state.cap, &cs);
+	return stats_collect(&cs, &ws, out);
+}
+
+static void
+main_reopen(void *arg)
+{
+	(void)arg;
+	for (unsigned i = 0; i < main_state.n_workers; i++)
+		worker_reopen(main_state.workers[i]);
+}
+
+static void
+main_shutdown(void *arg)
+{
+	(void)arg;
+	if (main_state.cap != NULL)
+		capture_stop(main_state.cap);
+}
+
+static int
+main_conf_get(void *arg, const char *key, char *buf, size_t len)
+{
+	return config_get(arg, key, buf, len);
+}
+
+/* The control socket's directory, made if missing. */
+static void
+main_socket_dir(const char *path)
+{
+	char dir[PATH_MAX];
+	char *slash;
+
+	snprintf(dir, sizeof(dir), "%s", path);
+	slash = strrchr(dir, '/');
+	if (slash == NULL || slash == dir)
+		return;
+	*slash = '\0';
+	if (main_mkdirs(dir) < 0)
+		LOG_WARN("main", "cannot create %s: %s", dir, strerror(errno));
+}
+
+/* Live mode's operator interfaces (ops.h); NULL with the reason printed. */
+static struct ops *
+main_ops_start(const struct config *c, const char *eve_path, uint64_t start_us)
+{
+	struct ops_hooks h = {.collect = main_collect,
+			      .reopen = main_reopen,
+			      .shutdown = main_shutdown,
+			      .conf_get = main_conf_get,
+			      .arg = (void *)c};
+	struct ops_conf oc = {.stats_path = eve_path, .start_us = start_us};
+	struct ops *o;
+	char err[512];
+
+	if (c->control_enabled) {
+		main_socket_dir(c->control_socket);
+		oc.control_path = c->control_socket;
+	}
+	if (c->metrics_enabled) {
+		oc.metrics_addr = c->metrics_address;
+		oc.metrics_port = (uint16_t)c->metrics_port;
+	}
+	oc.stats_interval_s = c->eve_enabled && c->stats_enabled ? c->stats_interval : 0;
+	o = ops_start(&oc, &h, err, sizeof(err));
+	if (o == NULL) {
+		fprintf(stderr, "darter: %s\n", err);
+		return NULL;
+	}
+	if (c->control_enabled)
+		LOG_NOTICE("main", "control socket %s", c->control_socket);
+	if (c->metrics_enabled)
+		LOG_NOTICE("main", "metrics on http://%s:%u/metrics", c->metrics_address,
+			   (unsigned)ops_metrics_port(o));
+	return o;
 }
 
 static void
@@ -575,12 +677,17 @@ main_run_capture(const struct config *c, const struct main_opts *o)
 	}
 	main_signals();
 	rc = main_start_workers(c, &sc, capture_handoff(main_state.cap), &paths);
+	if (rc == 0 && !cc.offline &&
+	    (main_state.ops = main_ops_start(c, paths.eve, start_us)) == NULL)
+		rc = -EADDRINUSE;
 	if (rc == 0)
 		rc = capture_run(main_state.cap);
 	else
 		capture_stop(main_state.cap), capture_run(main_state.cap);
 	for (unsigned i = 0; i < main_state.n_workers; i++)
 		worker_join(main_state.workers[i]);
+	ops_stop(main_state.ops);
+	main_state.ops = NULL;
 	if (rc == 0)
 		main_finish(c, paths.eve, main_outliers_path(&paths), start_us);
 	for (unsigned i = 0; i < main_state.n_workers; i++)

@@ -74,6 +74,10 @@ fi
 cat >"$work/live.yaml" <<YAML
 capture:
   ports: ["net_pcap0,rx_pcap=$pcaps/http_ipv6.pcap"]
+control:
+  enabled: no # tests run in parallel: no shared socket path or port
+metrics:
+  enabled: no
 YAML
 "$darter" -c "$work/live.yaml" -l "$work/live" >"$work/live.out" 2>&1 &
 pid=$!

@@ -99,6 +99,10 @@ expect "redis down: every record counted as a fallback" \
 cat >"$work/live.yaml" <<YAML
 capture:
   ports: ["net_pcap0,rx_pcap=$work/g.pcap"]
+control:
+  enabled: no # tests run in parallel: no shared socket path or port
+metrics:
+  enabled: no
 YAML
 live() {
 	"$darter" -c "$work/live.yaml" -l "$work/live" >"$work/live$1.out" 2>&1 &

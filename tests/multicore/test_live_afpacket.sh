@@ -48,7 +48,7 @@ live() {
 	local cpus=$1 qpairs=$2 dir=$3
 	rm -rf "$dir"
 	mkdir -p "$dir"
-	ip netns exec "$ns" "$darter" -l "$dir" --set "capture.cpus=$cpus" \
+	ip netns exec "$ns" "$darter" -l "$dir" --set "capture.cpus=$cpus" --set control.enabled=no --set metrics.enabled=no \
 		--set "capture.ports=[\"net_af_packet0,iface=vb,qpairs=$qpairs\"]" \
 		--set logging.level=info >"$dir.stdout" 2>"$dir.stderr" &
 	pid=$!

@@ -250,6 +250,7 @@ static const char *const all_keys[] = {
 	"outputs.eve.enabled",
 	"outputs.eve.filename",
 	"outputs.eve.stats",
+	"outputs.eve.stats-interval",
 	"outputs.eve.community-id",
 	"outputs.eve.community-id-seed",
 	"outputs.outliers.enabled",
@@ -274,6 +275,11 @@ static const char *const all_keys[] = {
 	"mad.snapshot.enabled",
 	"mad.snapshot.file",
 	"mad.snapshot.interval",
+	"control.enabled",
+	"control.socket",
+	"metrics.enabled",
+	"metrics.address",
+	"metrics.port",
 };
 #define N_KEYS (sizeof(all_keys) / sizeof(all_keys[0]))
 
@@ -309,6 +315,47 @@ test_foreach_key(void **state)
 		assert_true(strlen(l.doc[i]) > 10);
 		assert_null(strchr(l.doc[i], '\n'));
 	}
+}
+
+/* config_get: every key's text sets the same value back (conf-get, --set). */
+static void
+get_roundtrip(void *arg, const char *key, const char *doc)
+{
+	struct config *want = arg, got;
+	char value[4096], set[4300], err[ERRLEN];
+
+	(void)doc;
+	assert_int_equal(config_get(want, key, value, sizeof(value)), 0);
+	config_defaults(&got);
+	snprintf(set, sizeof(set), "%s=%s", key, value);
+	if (config_set(&got, set, err, sizeof(err)) != 0)
+		fail_msg("%s: %s", set, err);
+	if (memcmp(&got, want, sizeof(got)) != 0)
+		fail_msg("%s: set back from its own text, the value differs", set);
+}
+
+static void
+test_config_get(void **state)
+{
+	struct config c;
+	char buf[64];
+	(void)state;
+
+	config_defaults(&c);
+	config_foreach_key(get_roundtrip, &c);
+	assert_int_equal(config_get(&c, "capture.burst", buf, sizeof(buf)), 0);
+	assert_string_equal(buf, "32");
+	assert_int_equal(config_get(&c, "mad.specs", buf, sizeof(buf)), 0);
+	assert_string_equal(buf, "[bytes/global]");
+	assert_int_equal(config_get(&c, "mad.threshold", buf, sizeof(buf)), 0);
+	assert_string_equal(buf, "3.5");
+	assert_int_equal(config_get(&c, "dpi.enabled", buf, sizeof(buf)), 0);
+	assert_string_equal(buf, "yes");
+	assert_int_equal(config_get(&c, "dpdk.eal-args", buf, sizeof(buf)), 0);
+	assert_string_equal(buf, "[]");
+	assert_int_equal(config_get(&c, "capture", buf, sizeof(buf)), -ENOENT);
+	assert_int_equal(config_get(&c, "no.such", buf, sizeof(buf)), -ENOENT);
+	assert_int_equal(config_get(&c, "default-log-dir", buf, 4), -ENOSPC);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1262,6 +1309,7 @@ main(void)
 		cmocka_unit_test(test_uint_junk),
 		cmocka_unit_test(test_uint_out_of_range),
 		cmocka_unit_test(test_double_forms),
+		cmocka_unit_test(test_config_get),
 		cmocka_unit_test(test_uint_limits_accepted),
 		cmocka_unit_test(test_ring_size_power_of_two),
 		cmocka_unit_test(test_log_level),
