@@ -241,6 +241,17 @@ static const struct config_row config_rows[] = {
 	ROW_UINT("mad.snapshot.interval", mad_snapshot_interval, "300", 0, 86400, 0,
 		 "seconds between snapshots while running; 0: only at exit"),
 
+	ROW_STRLIST("analyzers.scripts", analyzer_scripts, n_analyzer_scripts, "[]",
+		    "Lua analyzer scripts, loaded by every worker (lua/README.md)"),
+	ROW_UINT("analyzers.memory-mb", analyzer_memory_mb, "64", 1, 65536, 0,
+		 "memory cap of each analyzer's Lua state, MB"),
+	ROW_UINT("analyzers.cpu-ms", analyzer_cpu_ms, "100", 1, 60000, 0,
+		 "CPU limit of each call into a script, ms (JIT-compiled loops included)"),
+	ROW_BOOL("analyzers.allow-io", analyzer_allow_io, "no",
+		 "give scripts Lua's io library (files): off unless you trust them"),
+	ROW_STRING("outputs.analyzers.filename", analyzers_filename, "analyzers.json",
+		   "events scripts emit with darter.emit(), relative to the log directory"),
+
 	ROW_BOOL("control.enabled", control_enabled, "yes",
 		 "live mode: listen on the control socket (darterctl)"),
 	ROW_STRING("control.socket", control_socket, "/run/darter/darter.sock",

@@ -85,6 +85,14 @@ struct config {
 	char mad_snapshot_file[CONFIG_MAX_STR]; /* relative to the log directory */
 	uint32_t mad_snapshot_interval;		/* seconds; 0: at exit only */
 
+	/* analyzers: Lua scripts on every worker (engine/analyze.h) */
+	char analyzer_scripts[CONFIG_MAX_LIST][CONFIG_MAX_STR]; /* analyzers.scripts */
+	unsigned n_analyzer_scripts;
+	uint32_t analyzer_memory_mb;		 /* analyzers.memory-mb */
+	uint32_t analyzer_cpu_ms;		 /* analyzers.cpu-ms */
+	int analyzer_allow_io;			 /* analyzers.allow-io */
+	char analyzers_filename[CONFIG_MAX_STR]; /* outputs.analyzers.filename */
+
 	/* operators (live mode): control socket, Prometheus endpoint */
 	int control_enabled;		     /* control.enabled */
 	char control_socket[CONFIG_MAX_STR]; /* control.socket */

@@ -641,6 +641,11 @@ eve_darter(struct eve_out *o, const struct flow_record *r, const struct eve_flow
 		}
 		EVE_LIT(o, "]");
 	}
+	if (x != NULL && x->annotations != NULL && x->annotations_len > 0) {
+		EVE_LIT(o, ",\"annotations\":{");
+		eve_put(o, x->annotations, x->annotations_len);
+		EVE_LIT(o, "}");
+	}
 	EVE_LIT(o, "}");
 }
 

@@ -25,6 +25,10 @@ struct eve_flow_extra {
 	const char *community_id;	   /* "1:..." (capture/community.h), NULL: left out */
 	const struct score_result *scores; /* the MAD core's evidence, "darter":{"mad":[..]} */
 	unsigned n_scores;
+	/* analyzers' darter.annotate(): members of a JSON object, "k":v,"k2":v2 (already
+	   valid JSON, built by the worker); "darter":{"annotations":{..}}; NULL: none */
+	const char *annotations;
+	size_t annotations_len;
 };
 
 /* Outlier alerts: gid, and signature_id = base + 16 * metric + group. */

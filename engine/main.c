@@ -312,6 +312,9 @@ main_capture_conf(const struct config *c, const struct main_opts *o, struct capt
 
 /* Where worker i's files go: outliers shared, MAD snapshot one per worker. */
 struct main_paths {
+	struct analyze_conf analyze;	      /* shared by the workers (each copies it) */
+	const char *scripts[CONFIG_MAX_LIST]; /* analyze.scripts */
+	char analyzers[PATH_MAX];	      /* their emitted events */
 	const char *dir;
 	int offline; /* -r: no MAD snapshot */
 	char eve[PATH_MAX];
@@ -329,6 +332,21 @@ main_worker_conf(const struct config *c, const struct score_conf *sc, struct mai
 	wc->eve_path = c->eve_enabled ? p->eve : NULL;
 	wc->community_id = c->community_id;
 	wc->community_seed = (uint16_t)c->community_id_seed;
+	if (c->n_analyzer_scripts > 0) {
+		for (unsigned k = 0; k < c->n_analyzer_scripts; k++)
+			p->scripts[k] = c->analyzer_scripts[k];
+		p->analyze = (struct analyze_conf){
+			.scripts = p->scripts,
+			.n_scripts = c->n_analyzer_scripts,
+			.mem_max = (size_t)c->analyzer_memory_mb << 20,
+			.cpu_ms = c->analyzer_cpu_ms,
+			.allow_io = c->analyzer_allow_io,
+		};
+		snprintf(p->analyzers, sizeof(p->analyzers), "%s/%s", p->dir,
+			 c->analyzers_filename);
+		wc->analyze = &p->analyze;
+		wc->analyzers_path = p->analyzers;
+	}
 	if (!c->mad_enabled || sc->n_specs == 0)
 		return;
 	wc->score = sc;
@@ -372,14 +390,12 @@ main_start_workers(const struct config *c, const struct score_conf *sc, struct h
 
 /* ------------------------------------------------------------ signals */
 
-/* SIGUSR2 requests, for the analyzers to come; none are loaded yet. */
-static volatile sig_atomic_t main_reload_requests;
-
 static void
 main_on_signal(int sig)
 {
 	if (sig == SIGUSR2) {
-		main_reload_requests++;
+		for (unsigned i = 0; i < main_state.n_workers; i++)
+			worker_reload(main_state.workers[i]);
 		return;
 	}
 	if (sig == SIGHUP) {
@@ -434,6 +450,20 @@ main_sum_score(struct score_stats *sum, const struct score_stats *s)
 }
 
 static void
+main_sum_analyzers(struct analyze_stats *sum, const struct analyze_stats *a)
+{
+	sum->calls += a->calls;
+	sum->errors += a->errors;
+	sum->timeouts += a->timeouts;
+	sum->mem_errors += a->mem_errors;
+	sum->emits += a->emits;
+	sum->emit_errors += a->emit_errors;
+	sum->annotations += a->annotations;
+	sum->reloads += a->reloads;
+	sum->reload_errors += a->reload_errors;
+}
+
+static void
 main_sum_workers(struct worker_stats *sum)
 {
 	memset(sum, 0, sizeof(*sum));
@@ -456,6 +486,7 @@ main_sum_workers(struct worker_stats *sum)
 		sum->eve_refused += ws.eve_refused;
 		sum->eve_too_long += ws.eve_too_long;
 		main_sum_score(&sum->score, &ws.score);
+		main_sum_analyzers(&sum->analyzers, &ws.analyzers);
 	}
 }
 
@@ -494,6 +525,23 @@ main_shutdown(void *arg)
 		capture_stop(main_state.cap);
 }
 
+/* reload-analyzers: as SIGUSR2; the workers reload on their loops within a second. */
+static int
+main_reload(void *arg, char *msg, size_t len)
+{
+	const struct config *c = arg;
+
+	if (c->n_analyzer_scripts == 0) {
+		snprintf(msg, len, "no analyzers are configured");
+		return -ENOENT;
+	}
+	for (unsigned i = 0; i < main_state.n_workers; i++)
+		worker_reload(main_state.workers[i]);
+	snprintf(msg, len, "reload requested: %u scripts on %u workers (errors in the log)",
+		 c->n_analyzer_scripts, main_state.n_workers);
+	return 0;
+}
+
 static int
 main_conf_get(void *arg, const char *key, char *buf, size_t len)
 {
@@ -523,6 +571,7 @@ main_ops_start(const struct config *c, const char *eve_path, uint64_t start_us)
 	struct ops_hooks h = {.collect = main_collect,
 			      .reopen = main_reopen,
 			      .shutdown = main_shutdown,
+			      .reload = main_reload,
 			      .conf_get = main_conf_get,
 			      .arg = (void *)c};
 	struct ops_conf oc = {.stats_path = eve_path, .start_us = start_us};
@@ -621,6 +670,20 @@ main_finish(const struct config *c, const char *eve_path, const char *outliers_p
 
 /* --------------------------------------------------------------- main */
 
+/* Free the joined workers; signal handlers see none from here on. */
+static void
+main_forget_workers(void)
+{
+	unsigned n = main_state.n_workers;
+
+	main_state.n_workers = 0;
+	__atomic_signal_fence(__ATOMIC_SEQ_CST); /* a handler reading n_workers sees 0 first */
+	for (unsigned i = 0; i < n; i++)
+		worker_free(main_state.workers[i]);
+	free(main_state.workers);
+	main_state.workers = NULL;
+}
+
 /* The log directory (made if missing) and the paths in it. 0, or -1 (printed). */
 static int
 main_paths_init(const struct config *c, const struct main_opts *o, struct main_paths *p)
@@ -690,9 +753,7 @@ main_run_capture(const struct config *c, const struct main_opts *o)
 	main_state.ops = NULL;
 	if (rc == 0)
 		main_finish(c, paths.eve, main_outliers_path(&paths), start_us);
-	for (unsigned i = 0; i < main_state.n_workers; i++)
-		worker_free(main_state.workers[i]);
-	free(main_state.workers);
+	main_forget_workers();
 	capture_free(main_state.cap);
 	return rc == 0 ? 0 : 1;
 }
@@ -735,8 +796,7 @@ main_run_eve(const struct config *c, const struct main_opts *o)
 		rc = worker_join(main_state.workers[0]);
 	if (rc == 0)
 		main_finish(c, paths.eve, main_outliers_path(&paths), start_us);
-	worker_free(main_state.workers[0]);
-	free(main_state.workers);
+	main_forget_workers();
 	return rc == 0 ? 0 : 1;
 }
 
@@ -748,6 +808,9 @@ main(int argc, char **argv)
 	struct score_conf sc;
 	enum log_level level;
 
+	/* Until main_signals(): a reload or reopen request must not kill darter. */
+	signal(SIGUSR2, SIG_IGN);
+	signal(SIGHUP, SIG_IGN);
 	memset(&o, 0, sizeof(o));
 	if (main_parse(argc, argv, &o) < 0) {
 		main_usage(stderr);

@@ -147,6 +147,20 @@ stats_mad(struct stats_list *l, const struct worker_stats *ws)
 	stats_add(l, "darter.mad.snapshot_errors", ws->snapshot_errors);
 }
 
+static void
+stats_analyzers(struct stats_list *l, const struct analyze_stats *a)
+{
+	stats_add(l, "darter.analyzers.calls", a->calls);
+	stats_add(l, "darter.analyzers.errors", a->errors);
+	stats_add(l, "darter.analyzers.timeouts", a->timeouts);
+	stats_add(l, "darter.analyzers.mem_errors", a->mem_errors);
+	stats_add(l, "darter.analyzers.emits", a->emits);
+	stats_add(l, "darter.analyzers.emit_errors", a->emit_errors);
+	stats_add(l, "darter.analyzers.annotations", a->annotations);
+	stats_add(l, "darter.analyzers.reloads", a->reloads);
+	stats_add(l, "darter.analyzers.reload_errors", a->reload_errors);
+}
+
 size_t
 stats_collect(const struct capture_stats *cs, const struct worker_stats *ws,
 	      struct eve_counter *out)
@@ -158,6 +172,7 @@ stats_collect(const struct capture_stats *cs, const struct worker_stats *ws,
 	stats_flow(&l, &cs->flow);
 	stats_darter(&l, cs, ws);
 	stats_mad(&l, ws);
+	stats_analyzers(&l, &ws->analyzers);
 	return l.n;
 }
 

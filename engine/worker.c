@@ -50,9 +50,14 @@ struct worker {
 	uv_idle_t idle;
 	uv_timer_t flush;
 	uv_timer_t snapshot;
+
 	struct sink_file *eve;
 	struct sink_file *outliers;
-	struct score *score;   /* NULL: no MAD scoring */
+	struct score *score;	  /* NULL: no MAD scoring */
+	struct analyze *an;	  /* Lua analyzers, NULL: none */
+	struct sink_file *an_out; /* their emitted events */
+	atomic_uint reload_req;	  /* worker_reload() requests */
+	unsigned reload_done;
 	struct input_file *in; /* EVE input (darter -e), NULL: none */
 	struct eve_in *eve_in;
 	int input_done;	  /* the EVE input reached its end */
@@ -102,6 +107,8 @@ worker_emit(struct worker *w, const struct flow_record *r, const struct score_re
 		community_id(r, w->conf.community_seed, cid);
 		x.community_id = cid;
 	}
+	if (w->an != NULL)
+		analyze_flow(w->an, r, &x.annotations, &x.annotations_len);
 	if (w->outliers != NULL)
 		worker_write_outliers(w, r, &x);
 	if (w->eve == NULL)
@@ -116,6 +123,7 @@ worker_emit(struct worker *w, const struct flow_record *r, const struct score_re
 
 static void worker_finish(struct worker *w);
 static void worker_step(struct worker *w);
+static void worker_poll_ctl(struct worker *w);
 static unsigned worker_room(const struct worker *w);
 static void worker_on_idle(uv_idle_t *idle);
 
@@ -211,13 +219,16 @@ worker_on_eve_line(void *arg, const char *line, size_t len)
 	struct worker *w = arg;
 	struct flow_record rec;
 
+	worker_poll_ctl(w);
 	switch (eve_in_parse(w->eve_in, line, len, &rec)) {
 	case EVE_IN_FLOW:
 		w->st.records++;
 		worker_record(w, &rec);
 		break;
 	case EVE_IN_OTHER:
-		break; /* counted by eve_in; analyzers will ask for them */
+		if (w->an != NULL)
+			analyze_eve(w->an, eve_in_type(w->eve_in), line, len);
+		break;
 	case EVE_IN_REFUSED:
 		LOG_DEBUG("worker", "worker %u: EVE line refused: %s (%s)", w->conf.id,
 			  eve_in_error_name(eve_in_last_error(w->eve_in)),
@@ -297,6 +308,11 @@ worker_finish(struct worker *w)
 	uv_close((uv_handle_t *)&w->idle, worker_close_cb);
 	uv_close((uv_handle_t *)&w->flush, worker_close_cb);
 	uv_close((uv_handle_t *)&w->snapshot, worker_close_cb);
+	if (w->an != NULL) {
+		analyze_stats(w->an, &w->st.analyzers);
+		analyze_close(w->an);
+		w->an = NULL;
+	}
 	if (w->score != NULL) {
 		worker_snapshot_save(w);
 		score_stats_get(w->score, &w->st.score);
@@ -371,7 +387,10 @@ worker_drain(struct worker *w)
 static void
 worker_step(struct worker *w)
 {
-	enum worker_drained d = worker_drain(w);
+	enum worker_drained d;
+
+	worker_poll_ctl(w);
+	d = worker_drain(w);
 
 	if (d == WORKER_EMPTY && !w->finished && worker_inputs_done(w))
 		d = worker_drain(w);
@@ -405,6 +424,11 @@ worker_on_flush(uv_timer_t *timer)
 
 	if (w->score != NULL)
 		score_stats_get(w->score, &w->st.score);
+	worker_poll_ctl(w);
+	if (w->an != NULL)
+		analyze_stats(w->an, &w->st.analyzers);
+	if (w->an_out != NULL)
+		sink_file_flush(w->an_out);
 	if (req != w->reopen_done) {
 		w->reopen_done = req;
 		if (w->eve != NULL && sink_file_reopen(w->eve) < 0)
@@ -413,11 +437,32 @@ worker_on_flush(uv_timer_t *timer)
 		if (w->outliers != NULL && sink_file_reopen(w->outliers) < 0)
 			LOG_WARN("worker", "worker %u: cannot reopen %s: %s", w->conf.id,
 				 w->conf.outliers_path, strerror(errno));
+		if (w->an_out != NULL && sink_file_reopen(w->an_out) < 0)
+			LOG_WARN("worker", "worker %u: cannot reopen %s: %s", w->conf.id,
+				 w->conf.analyzers_path, strerror(errno));
 	}
 	if (w->eve != NULL)
 		sink_file_flush(w->eve);
 	if (w->outliers != NULL)
 		sink_file_flush(w->outliers);
+}
+
+/*
+ * Reload requests (worker_reload: a signal handler or the ops thread may
+ * ask, so it only bumps a counter) are polled here, at every drain turn,
+ * EVE line and flush tick. Coalesced: analyze.c runs one reload per
+ * script at a time.
+ */
+static void
+worker_poll_ctl(struct worker *w)
+{
+	unsigned reload = atomic_load_explicit(&w->reload_req, memory_order_relaxed);
+
+	if (reload == w->reload_done)
+		return;
+	w->reload_done = reload;
+	if (w->an != NULL)
+		analyze_reload(w->an);
 }
 
 static void
@@ -454,6 +499,29 @@ worker_init_loop(struct worker *w)
 fail_loop:
 	uv_loop_close(&w->loop);
 	return rc;
+}
+
+/* The worker's Lua analyzers, emitting to their own file. */
+static int
+worker_analyze_new(struct worker *w)
+{
+	struct analyze_conf ac = *w->conf.analyze;
+	char err[512];
+
+	if (w->conf.analyzers_path != NULL &&
+	    (w->an_out = sink_file_open(w->conf.analyzers_path)) == NULL) {
+		LOG_ERR("worker", "worker %u: %s: %s", w->conf.id, w->conf.analyzers_path,
+			strerror(errno));
+		return -1;
+	}
+	ac.out = w->an_out;
+	w->an = analyze_new(&w->loop, &ac, err, sizeof(err));
+	if (w->an == NULL) {
+		LOG_ERR("worker", "worker %u: %s", w->conf.id, err);
+		errno = EINVAL;
+		return -1;
+	}
+	return 0;
 }
 
 /* The scorer on the worker's loop, with the snapshot loaded. */
@@ -510,6 +578,8 @@ worker_new(const struct worker_conf *conf, struct handoff *h)
 	}
 	if (conf->score != NULL && worker_score_new(w) < 0)
 		goto fail_loop;
+	if (conf->analyze != NULL && worker_analyze_new(w) < 0)
+		goto fail_loop;
 	if (conf->eve_input != NULL && (rc = worker_eve_new(w)) < 0) {
 		errno = -rc;
 		goto fail_loop;
@@ -521,6 +591,7 @@ fail_loop:
 	rc = errno;
 	if (w->score != NULL)
 		score_close(w->score, NULL, NULL);
+	analyze_close(w->an);
 	uv_close((uv_handle_t *)&w->wake, NULL);
 	uv_close((uv_handle_t *)&w->idle, NULL);
 	uv_close((uv_handle_t *)&w->flush, NULL);
@@ -532,6 +603,7 @@ fail:
 	rc = errno;
 	sink_file_close(w->eve);
 	sink_file_close(w->outliers);
+	sink_file_close(w->an_out);
 	eve_in_free(w->eve_in);
 	free(w);
 	errno = rc;
@@ -599,6 +671,12 @@ worker_join(struct worker *w)
 }
 
 void
+worker_reload(struct worker *w)
+{
+	atomic_fetch_add(&w->reload_req, 1); /* lock-free: signal-safe; the worker polls it */
+}
+
+void
 worker_reopen(struct worker *w)
 {
 	atomic_fetch_add(&w->reopen_req, 1);
@@ -630,6 +708,7 @@ worker_free(struct worker *w)
 	assert(!w->started);
 	sink_file_close(w->eve);
 	sink_file_close(w->outliers);
+	sink_file_close(w->an_out);
 	eve_in_free(w->eve_in);
 	free(w);
 }
