@@ -25,7 +25,7 @@
 #include "eve.h"
 #include "log.h"
 
-#define ANALYZE_ANN_MAX	 (16u * 1024u)		  /* annotations of one record */
+#define ANALYZE_ANN_MAX	 (16u * 1024u)		    /* annotations of one record */
 #define ANALYZE_LINE_MAX (ANALYZER_JSON_MAX + 512u) /* one emitted event */
 #define ANALYZE_NAME_MAX 64
 
@@ -33,7 +33,7 @@ struct analyze_slot {
 	struct analyze *a;
 	struct analyzer *an;
 	uv_timer_t tick;
-	uv_work_t work;	      /* a reload's preparation */
+	uv_work_t work;	       /* a reload's preparation */
 	struct analyzer *next; /* what the work built; NULL: it failed */
 	int reloading;
 	int again; /* a reload was asked for during one */
@@ -46,8 +46,8 @@ struct analyze {
 	struct analyze_conf conf;
 	struct analyze_slot slot[ANALYZE_MAX];
 	unsigned n;
-	unsigned cur;	    /* slot of the call in progress, for emit */
-	unsigned pending;   /* open tick handles and reloads in flight */
+	unsigned cur;	  /* slot of the call in progress, for emit */
+	unsigned pending; /* open tick handles and reloads in flight */
 	int closing;
 	struct analyze_stats st;
 	size_t ann_len;
@@ -77,8 +77,8 @@ analyze_on_annotate(void *user, const char *key, const char *json, size_t len)
 		return -EINVAL;
 	if (a->ann_len + need > sizeof(a->ann))
 		return -ENOSPC;
-	a->ann_len += (size_t)snprintf(a->ann + a->ann_len, sizeof(a->ann) - a->ann_len, "%s\"%s\":",
-				       a->ann_len > 0 ? "," : "", key);
+	a->ann_len += (size_t)snprintf(a->ann + a->ann_len, sizeof(a->ann) - a->ann_len,
+				       "%s\"%s\":", a->ann_len > 0 ? "," : "", key);
 	memcpy(a->ann + a->ann_len, json, len);
 	a->ann_len += len;
 	return 0;
