@@ -895,6 +895,76 @@ test_extras(void **state)
 	assert_null(strstr(line, "inf"));
 }
 
+/* A JSON number: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)? */
+static int
+json_number(const char *s)
+{
+	if (*s == '-')
+		s++;
+	if (*s == '0')
+		s++;
+	else if (*s >= '1' && *s <= '9')
+		while (*s >= '0' && *s <= '9')
+			s++;
+	else
+		return 0;
+	if (*s == '.') {
+		if (!(*++s >= '0' && *s <= '9'))
+			return 0;
+		while (*s >= '0' && *s <= '9')
+			s++;
+	}
+	if (*s == 'e' || *s == 'E') {
+		s++;
+		if (*s == '+' || *s == '-')
+			s++;
+		if (!(*s >= '0' && *s <= '9'))
+			return 0;
+		while (*s >= '0' && *s <= '9')
+			s++;
+	}
+	return *s == '\0';
+}
+
+/* Evidence numbers: valid JSON, 9 significant digits, whatever the magnitude. */
+static void
+test_doubles(void **state)
+{
+	struct flow_record r = rec_tcp4();
+	struct score_result res = result_example(0);
+	struct eve_flow_extra x = {.scores = &res, .n_scores = 1};
+	struct rng g = {99};
+	char v[64];
+	(void)state;
+
+	for (int i = 0; i < 200000; i++) {
+		double mag =
+			pow(10.0, (double)(rng_next(&g) % 2600) / 100.0 - 8.0); /* 1e-8 .. 1e18 */
+		double want = mag * (1.0 + (double)(rng_next(&g) % 1000000) / 1e6);
+		double got;
+
+		if (rng_next(&g) & 1)
+			want = -want;
+		res.median = want;
+		fmt_extra(&r, &x);
+		assert_non_null(field(line, "median", v));
+		if (!json_number(v))
+			fail_msg("%.17g printed as '%s': not a JSON number", want, v);
+		got = strtod(v, NULL);
+		if (fabs(got - want) > 5e-9 * fabs(want))
+			fail_msg("%.17g printed as '%s'", want, v);
+	}
+	res.median = 1200.5;
+	fmt_extra(&r, &x);
+	assert_string_equal(field(line, "median", v), "1200.5");
+	res.median = -0.25;
+	fmt_extra(&r, &x);
+	assert_string_equal(field(line, "median", v), "-0.25");
+	res.median = 1e20;
+	fmt_extra(&r, &x);
+	assert_string_equal(field(line, "median", v), "1e+20");
+}
+
 static void
 test_outlier_alert(void **state)
 {
@@ -1123,6 +1193,7 @@ main(void)
 		cmocka_unit_test(test_stats_nesting),
 		cmocka_unit_test(test_extras),
 		cmocka_unit_test(test_outlier_alert),
+		cmocka_unit_test(test_doubles),
 		cmocka_unit_test(test_schema),
 		cmocka_unit_test(test_rate),
 	};
