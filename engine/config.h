@@ -93,6 +93,26 @@ struct config {
 	int analyzer_allow_io;			 /* analyzers.allow-io */
 	char analyzers_filename[CONFIG_MAX_STR]; /* outputs.analyzers.filename */
 
+	/* network outputs (engine/outputs.h), each with the event types it takes */
+	int out_unix_enabled;
+	char out_unix_path[CONFIG_MAX_STR];
+	char out_unix_type[CONFIG_MAX_STR]; /* stream, dgram */
+	char out_unix_events[CONFIG_MAX_LIST][CONFIG_MAX_STR];
+	unsigned n_out_unix_events;
+	int out_redis_enabled;
+	char out_redis_host[CONFIG_MAX_STR];
+	uint32_t out_redis_port;
+	char out_redis_mode[CONFIG_MAX_STR]; /* publish, xadd, lpush */
+	char out_redis_key[CONFIG_MAX_STR];
+	uint32_t out_redis_max_len;
+	char out_redis_events[CONFIG_MAX_LIST][CONFIG_MAX_STR];
+	unsigned n_out_redis_events;
+	int out_kafka_enabled;
+	char out_kafka_brokers[CONFIG_MAX_STR];
+	char out_kafka_topic[CONFIG_MAX_STR];
+	char out_kafka_events[CONFIG_MAX_LIST][CONFIG_MAX_STR];
+	unsigned n_out_kafka_events;
+
 	/* operators (live mode): control socket, Prometheus endpoint */
 	int control_enabled;		     /* control.enabled */
 	char control_socket[CONFIG_MAX_STR]; /* control.socket */

@@ -24,6 +24,7 @@
 #include "eve.h"
 #include "log.h"
 #include "ops.h"
+#include "outputs.h"
 #include "pcapfile.h"
 #include "score.h"
 #include "sink_file.h"
@@ -232,6 +233,58 @@ main_route_conf(const struct config *c, const struct score_conf *sc, struct capt
 	cc->route_arg = (void *)&sc->specs[0];
 }
 
+/* -------------------------------------------------------- outputs */
+
+/* A sink's event list into its mask. -EINVAL with the message printed. */
+static int
+main_events(const char *key, const char list[][CONFIG_MAX_STR], unsigned n, unsigned *mask)
+{
+	*mask = 0;
+	for (unsigned i = 0; i < n; i++) {
+		if (outputs_event_parse(list[i], mask) < 0) {
+			fprintf(stderr,
+				"darter: configuration error: %s: '%s' is not an event type "
+				"(flow, alert)\n",
+				key, list[i]);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+/* The network sinks from outputs.*; strings point into c. 0 or -EINVAL (printed). */
+static int
+main_outputs_conf(const struct config *c, struct outputs_conf *oc)
+{
+	static const char *const modes[] = {"publish", "xadd", "lpush"};
+	unsigned unix_ev, redis_ev, kafka_ev;
+
+	memset(oc, 0, sizeof(*oc));
+	if (main_events("outputs.unix-socket.events", c->out_unix_events, c->n_out_unix_events,
+			&unix_ev) < 0 ||
+	    main_events("outputs.redis.events", c->out_redis_events, c->n_out_redis_events,
+			&redis_ev) < 0 ||
+	    main_events("outputs.kafka.events", c->out_kafka_events, c->n_out_kafka_events,
+			&kafka_ev) < 0)
+		return -EINVAL;
+	oc->events[OUTPUTS_UNIX] = c->out_unix_enabled ? unix_ev : 0;
+	oc->events[OUTPUTS_REDIS] = c->out_redis_enabled ? redis_ev : 0;
+	oc->events[OUTPUTS_KAFKA] = c->out_kafka_enabled ? kafka_ev : 0;
+	oc->unix_path = c->out_unix_path;
+	oc->unix_dgram = strcmp(c->out_unix_type, "dgram") == 0;
+	oc->redis_host = c->out_redis_host;
+	oc->redis_port = (uint16_t)c->out_redis_port;
+	for (int m = 0; m < 3; m++)
+		if (strcmp(c->out_redis_mode, modes[m]) == 0)
+			oc->redis_mode = m; /* enum sink_redis_mode order */
+	oc->redis_key = c->out_redis_key;
+	oc->redis_max_len = c->out_redis_max_len;
+	oc->kafka_brokers = c->out_kafka_brokers;
+	oc->kafka_topic = c->out_kafka_topic;
+	oc->linger_ms = 10000; /* exit may wait this long for a slow peer: a replay loses nothing */
+	return 0;
+}
+
 /* ------------------------------------------------------------- set-up */
 
 static int
@@ -312,6 +365,7 @@ main_capture_conf(const struct config *c, const struct main_opts *o, struct capt
 
 /* Where worker i's files go: outliers shared, MAD snapshot one per worker. */
 struct main_paths {
+	struct outputs_conf outputs;	      /* network sinks (each worker opens its own) */
 	struct analyze_conf analyze;	      /* shared by the workers (each copies it) */
 	const char *scripts[CONFIG_MAX_LIST]; /* analyze.scripts */
 	char analyzers[PATH_MAX];	      /* their emitted events */
@@ -331,7 +385,11 @@ main_worker_conf(const struct config *c, const struct score_conf *sc, struct mai
 	wc->cpu = c->n_worker_cpus ? (int)c->worker_cpus[i % c->n_worker_cpus] : -1;
 	wc->eve_path = c->eve_enabled ? p->eve : NULL;
 	wc->community_id = c->community_id;
+	wc->replay = offline;
 	wc->community_seed = (uint16_t)c->community_id_seed;
+	if (p->outputs.events[OUTPUTS_UNIX] | p->outputs.events[OUTPUTS_REDIS] |
+	    p->outputs.events[OUTPUTS_KAFKA])
+		wc->outputs = &p->outputs;
 	if (c->n_analyzer_scripts > 0) {
 		for (unsigned k = 0; k < c->n_analyzer_scripts; k++)
 			p->scripts[k] = c->analyzer_scripts[k];
@@ -450,6 +508,20 @@ main_sum_score(struct score_stats *sum, const struct score_stats *s)
 }
 
 static void
+main_sum_sink(struct sink_stats *sum, const struct sink_stats *s)
+{
+	sum->written += s->written;
+	sum->lines += s->lines;
+	sum->bytes += s->bytes;
+	sum->dropped += s->dropped;
+	sum->unsure += s->unsure;
+	sum->errors += s->errors;
+	sum->reconnects += s->reconnects;
+	sum->queued += s->queued;
+	sum->connected += s->connected;
+}
+
+static void
 main_sum_analyzers(struct analyze_stats *sum, const struct analyze_stats *a)
 {
 	sum->calls += a->calls;
@@ -487,6 +559,8 @@ main_sum_workers(struct worker_stats *sum)
 		sum->eve_too_long += ws.eve_too_long;
 		main_sum_score(&sum->score, &ws.score);
 		main_sum_analyzers(&sum->analyzers, &ws.analyzers);
+		for (unsigned k = 0; k < OUTPUTS_KINDS; k++)
+			main_sum_sink(&sum->outputs.kind[k], &ws.outputs.kind[k]);
 	}
 }
 
@@ -730,7 +804,7 @@ main_run_capture(const struct config *c, const struct main_opts *o)
 			"in the configuration\n");
 		return 1;
 	}
-	if (main_paths_init(c, o, &paths) < 0)
+	if (main_paths_init(c, o, &paths) < 0 || main_outputs_conf(c, &paths.outputs) < 0)
 		return 1;
 	paths.offline = cc.offline;
 	main_state.cap = capture_new(&cc, err, sizeof(err));
@@ -772,7 +846,8 @@ main_run_eve(const struct config *c, const struct main_opts *o)
 	uint64_t start_us = main_now_us();
 	int rc;
 
-	if (main_score_conf(c, &sc) < 0 || main_paths_init(c, o, &paths) < 0)
+	if (main_score_conf(c, &sc) < 0 || main_paths_init(c, o, &paths) < 0 ||
+	    main_outputs_conf(c, &paths.outputs) < 0)
 		return 1;
 	paths.offline = 1;
 	if (c->n_workers > 1)
@@ -806,6 +881,7 @@ main(int argc, char **argv)
 	struct main_opts o;
 	struct config c;
 	struct score_conf sc;
+	struct outputs_conf oc;
 	enum log_level level;
 
 	/* Until main_signals(): a reload or reopen request must not kill darter. */
@@ -816,7 +892,8 @@ main(int argc, char **argv)
 		main_usage(stderr);
 		return 1;
 	}
-	if (main_config(&o, &c) < 0 || main_score_conf(&c, &sc) < 0)
+	if (main_config(&o, &c) < 0 || main_score_conf(&c, &sc) < 0 ||
+	    main_outputs_conf(&c, &oc) < 0)
 		return 1;
 	if (o.test_conf) {
 		printf("darter: configuration %s is valid\n",

@@ -148,6 +148,34 @@ stats_mad(struct stats_list *l, const struct worker_stats *ws)
 }
 
 static void
+stats_outputs(struct stats_list *l, const struct outputs_stats *o)
+{
+	static const char *const names[OUTPUTS_KINDS][7] = {
+		{"darter.outputs.unix_socket.written", "darter.outputs.unix_socket.lines",
+		 "darter.outputs.unix_socket.dropped", "darter.outputs.unix_socket.unsure",
+		 "darter.outputs.unix_socket.errors", "darter.outputs.unix_socket.reconnects",
+		 "darter.outputs.unix_socket.queued"},
+		{"darter.outputs.redis.written", "darter.outputs.redis.lines",
+		 "darter.outputs.redis.dropped", "darter.outputs.redis.unsure",
+		 "darter.outputs.redis.errors", "darter.outputs.redis.reconnects",
+		 "darter.outputs.redis.queued"},
+		{"darter.outputs.kafka.written", "darter.outputs.kafka.lines",
+		 "darter.outputs.kafka.dropped", "darter.outputs.kafka.unsure",
+		 "darter.outputs.kafka.errors", "darter.outputs.kafka.reconnects",
+		 "darter.outputs.kafka.queued"},
+	};
+
+	for (unsigned k = 0; k < OUTPUTS_KINDS; k++) {
+		const struct sink_stats *s = &o->kind[k];
+		const uint64_t v[7] = {s->written, s->lines,	  s->dropped, s->unsure,
+				       s->errors,  s->reconnects, s->queued};
+
+		for (unsigned i = 0; i < 7; i++)
+			stats_add(l, names[k][i], v[i]);
+	}
+}
+
+static void
 stats_analyzers(struct stats_list *l, const struct analyze_stats *a)
 {
 	stats_add(l, "darter.analyzers.calls", a->calls);
@@ -173,6 +201,7 @@ stats_collect(const struct capture_stats *cs, const struct worker_stats *ws,
 	stats_darter(&l, cs, ws);
 	stats_mad(&l, ws);
 	stats_analyzers(&l, &ws->analyzers);
+	stats_outputs(&l, &ws->outputs);
 	return l.n;
 }
 

@@ -32,6 +32,7 @@
 #include "eve.h"
 #include "eve_in.h"
 #include "input_file.h"
+#include "outputs.h"
 #include "log.h"
 #include "sink_file.h"
 
@@ -39,6 +40,9 @@
 #define WORKER_TURN_BATCHES 16
 #define WORKER_FLUSH_MS	    1000
 #define WORKER_LINE_MAX	    4096
+#define WORKER_RETRY_MS	    2
+#define WORKER_SINK_HIGH    256	 /* lines queued in a network sink: a replay waits */
+#define WORKER_SINK_WAIT_MS 5000 /* ... for at most this long without progress */
 
 struct worker {
 	struct worker_conf conf;
@@ -50,10 +54,14 @@ struct worker {
 	uv_idle_t idle;
 	uv_timer_t flush;
 	uv_timer_t snapshot;
+	uv_timer_t retry; /* blocked on full sinks: look for room again */
+	unsigned retries; /* retry ticks since room was last found */
+	int sink_stuck;	  /* a replay stopped waiting for a sink that takes nothing */
 
 	struct sink_file *eve;
 	struct sink_file *outliers;
 	struct score *score;	  /* NULL: no MAD scoring */
+	struct outputs *out;	  /* network sinks, NULL: none */
 	struct analyze *an;	  /* Lua analyzers, NULL: none */
 	struct sink_file *an_out; /* their emitted events */
 	atomic_uint reload_req;	  /* worker_reload() requests */
@@ -90,7 +98,10 @@ worker_write_outliers(struct worker *w, const struct flow_record *r, const struc
 			w->st.format_errors++;
 			continue;
 		}
-		sink_file_write(w->outliers, w->line, n);
+		if (w->outliers != NULL)
+			sink_file_write(w->outliers, w->line, n);
+		if (w->out != NULL)
+			outputs_write(w->out, OUTPUTS_ALERT, r->flow_id, w->line, n);
 	}
 }
 
@@ -109,16 +120,19 @@ worker_emit(struct worker *w, const struct flow_record *r, const struct score_re
 	}
 	if (w->an != NULL)
 		analyze_flow(w->an, r, &x.annotations, &x.annotations_len);
-	if (w->outliers != NULL)
+	if (w->outliers != NULL || w->out != NULL)
 		worker_write_outliers(w, r, &x);
-	if (w->eve == NULL)
+	if (w->eve == NULL && w->out == NULL)
 		return;
 	n = eve_format_flow(w->line, sizeof(w->line), r, &x);
 	if (n == 0) {
 		w->st.format_errors++;
 		return;
 	}
-	sink_file_write(w->eve, w->line, n);
+	if (w->eve != NULL)
+		sink_file_write(w->eve, w->line, n);
+	if (w->out != NULL)
+		outputs_write(w->out, OUTPUTS_FLOW, r->flow_id, w->line, n);
 }
 
 static void worker_finish(struct worker *w);
@@ -126,6 +140,8 @@ static void worker_step(struct worker *w);
 static void worker_poll_ctl(struct worker *w);
 static unsigned worker_room(const struct worker *w);
 static void worker_on_idle(uv_idle_t *idle);
+static void worker_unblock(struct worker *w);
+static void worker_on_retry(uv_timer_t *t);
 
 /* score_done_fn: the record's evidence is ready. */
 static void
@@ -136,14 +152,45 @@ worker_on_scored(void *arg, const struct flow_record *r, const struct score_resu
 	worker_emit(w, r, res, n);
 	if (w->finishing && score_pending(w->score) == 0)
 		worker_finish(w);
-	else if (w->blocked && worker_room(w) > 0) {
+	else
+		worker_unblock(w);
+}
+
+/* Draining or reading stopped for lack of room: start again once there is some. */
+static void
+worker_unblock(struct worker *w)
+{
+	if (!w->blocked && !w->input_paused)
+		return;
+	if (worker_room(w) == 0) {
+		/* Redis replies call back here; sinks do not: look again shortly. A
+		   reader that takes nothing for WORKER_SINK_WAIT_MS makes the replay
+		   go on, its sink dropping (counted), rather than hang. */
+		if (++w->retries * WORKER_RETRY_MS >= WORKER_SINK_WAIT_MS) {
+			w->sink_stuck = 1;
+			LOG_WARN("worker",
+				 "worker %u: a network sink takes nothing: dropping its lines",
+				 w->conf.id);
+		}
+		if (!uv_is_active((uv_handle_t *)&w->retry))
+			uv_timer_start(&w->retry, worker_on_retry, WORKER_RETRY_MS, 0);
+		return;
+	}
+	w->retries = 0;
+	if (w->blocked) {
 		w->blocked = 0;
 		uv_idle_start(&w->idle, worker_on_idle);
 	}
-	if (w->input_paused && worker_room(w) > 0) {
+	if (w->input_paused) {
 		w->input_paused = 0;
 		input_file_resume_lines(w->in);
 	}
+}
+
+static void
+worker_on_retry(uv_timer_t *t)
+{
+	worker_unblock(t->data);
 }
 
 static void
@@ -238,6 +285,7 @@ worker_on_eve_line(void *arg, const char *line, size_t len)
 	if (worker_room(w) == 0) { /* the Redis window is full: the file waits */
 		w->input_paused = 1;
 		input_file_pause(w->in);
+		worker_unblock(w); /* arms the retry when sinks, not Redis, are full */
 	}
 }
 
@@ -280,6 +328,14 @@ worker_eve_new(struct worker *w)
 /* ------------------------------------------------------------ finish */
 
 static void
+worker_on_outputs_closed(void *arg, const struct outputs_stats *final)
+{
+	struct worker *w = arg;
+
+	w->st.outputs = *final;
+}
+
+static void
 worker_close_cb(uv_handle_t *handle)
 {
 	(void)handle;
@@ -308,10 +364,15 @@ worker_finish(struct worker *w)
 	uv_close((uv_handle_t *)&w->idle, worker_close_cb);
 	uv_close((uv_handle_t *)&w->flush, worker_close_cb);
 	uv_close((uv_handle_t *)&w->snapshot, worker_close_cb);
+	uv_close((uv_handle_t *)&w->retry, worker_close_cb);
 	if (w->an != NULL) {
 		analyze_stats(w->an, &w->st.analyzers);
 		analyze_close(w->an);
 		w->an = NULL;
+	}
+	if (w->out != NULL) {
+		outputs_close(w->out, worker_on_outputs_closed, w); /* drains, then counts */
+		w->out = NULL;
 	}
 	if (w->score != NULL) {
 		worker_snapshot_save(w);
@@ -337,6 +398,11 @@ worker_room(const struct worker *w)
 {
 	unsigned pending, window;
 
+	/* A replay (-r, -e) waits for its network sinks; live capture never
+	   does: they drop and count instead. */
+	if (w->out != NULL && w->conf.replay && !w->sink_stuck &&
+	    outputs_queued(w->out) >= WORKER_SINK_HIGH)
+		return 0;
 	if (w->score == NULL || w->score_conf.store != SCORE_STORE_REDIS)
 		return WORKER_BATCH;
 	pending = score_pending(w->score);
@@ -400,6 +466,8 @@ worker_step(struct worker *w)
 	}
 	uv_idle_stop(&w->idle);
 	w->blocked = d == WORKER_BLOCKED;
+	if (w->blocked)
+		worker_unblock(w);
 	if (d == WORKER_EMPTY && !w->finished && worker_inputs_done(w))
 		worker_finish(w);
 }
@@ -427,6 +495,8 @@ worker_on_flush(uv_timer_t *timer)
 	worker_poll_ctl(w);
 	if (w->an != NULL)
 		analyze_stats(w->an, &w->st.analyzers);
+	if (w->out != NULL)
+		outputs_stats(w->out, &w->st.outputs);
 	if (w->an_out != NULL)
 		sink_file_flush(w->an_out);
 	if (req != w->reopen_done) {
@@ -488,6 +558,8 @@ worker_init_loop(struct worker *w)
 	uv_idle_init(&w->loop, &w->idle);
 	uv_timer_init(&w->loop, &w->flush);
 	uv_timer_init(&w->loop, &w->snapshot);
+	uv_timer_init(&w->loop, &w->retry);
+	w->retry.data = w;
 	w->wake.data = w->idle.data = w->flush.data = w->snapshot.data = w;
 	uv_timer_start(&w->flush, worker_on_flush, WORKER_FLUSH_MS, WORKER_FLUSH_MS);
 	if (w->conf.snapshot_path != NULL && w->conf.snapshot_interval_s > 0) {
@@ -580,6 +652,16 @@ worker_new(const struct worker_conf *conf, struct handoff *h)
 		goto fail_loop;
 	if (conf->analyze != NULL && worker_analyze_new(w) < 0)
 		goto fail_loop;
+	if (conf->outputs != NULL) {
+		char err[512];
+
+		w->out = outputs_open(&w->loop, conf->outputs, err, sizeof(err));
+		if (w->out == NULL) {
+			LOG_ERR("worker", "worker %u: %s", conf->id, err);
+			errno = EINVAL;
+			goto fail_loop;
+		}
+	}
 	if (conf->eve_input != NULL && (rc = worker_eve_new(w)) < 0) {
 		errno = -rc;
 		goto fail_loop;
@@ -592,10 +674,13 @@ fail_loop:
 	if (w->score != NULL)
 		score_close(w->score, NULL, NULL);
 	analyze_close(w->an);
+	if (w->out != NULL)
+		outputs_close(w->out, NULL, NULL);
 	uv_close((uv_handle_t *)&w->wake, NULL);
 	uv_close((uv_handle_t *)&w->idle, NULL);
 	uv_close((uv_handle_t *)&w->flush, NULL);
 	uv_close((uv_handle_t *)&w->snapshot, NULL);
+	uv_close((uv_handle_t *)&w->retry, NULL);
 	uv_run(&w->loop, UV_RUN_DEFAULT);
 	uv_loop_close(&w->loop);
 	errno = rc;

@@ -14,6 +14,7 @@
 
 #include "analyze.h"
 #include "handoff.h"
+#include "outputs.h"
 #include "score.h"
 
 struct worker_conf {
@@ -26,8 +27,10 @@ struct worker_conf {
 	unsigned snapshot_interval_s;	    /* 0: save at exit only */
 	const struct analyze_conf *analyze; /* NULL: no Lua analyzers; its out is set here */
 	const char *analyzers_path;	    /* where their darter.emit() events go */
-	const char *eve_input;		    /* EVE JSON file read once (darter -e); copied */
-	int community_id;		    /* add community_id to every event */
+	const struct outputs_conf *outputs; /* network sinks; NULL: none */
+	int replay;	       /* -r or -e: wait for full network sinks instead of dropping */
+	const char *eve_input; /* EVE JSON file read once (darter -e); copied */
+	int community_id;      /* add community_id to every event */
 	uint16_t community_seed;
 };
 
@@ -47,6 +50,7 @@ struct worker_stats {
 	uint64_t eve_others;		/* other event types (counted; analyzers will take them) */
 	uint64_t eve_refused;		/* bad lines, counted by reason in eve_in */
 	struct analyze_stats analyzers; /* Lua analyzers */
+	struct outputs_stats outputs;	/* network sinks, by kind */
 	uint64_t eve_too_long;		/* lines over the reader's limit, skipped before parsing */
 };
 

@@ -78,26 +78,39 @@ rc=$?
 expect "a script that does not load: refused at start, naming it" \
 	bash -c "[ $rc = 1 ] && grep -q 'broken.lua:3' $work/b.out"
 
-# Reload under load: an EVE replay long enough for 100 reloads, each
-# asked once the previous one was done (reloads of one script coalesce).
+# Reload under load: events flow through a FIFO while each of 100 reloads
+# is asked and done (reloads of one script coalesce, so one at a time).
 "$gen" pcap "$work/g.pcap" --flows 20000 --pkts-per-flow 4 --size 64 --seed 3 --quiet
 "$darter" -r "$work/g.pcap" -l "$work/g" --set mad.enabled=no >/dev/null 2>&1
-for _ in $(seq 40); do grep '"event_type":"flow"' "$work/g/eve.json"; done >"$work/big.json"
-in=$(wc -l <"$work/big.json")
-"$darter" -e "$work/big.json" -l "$work/r" --set "analyzers.scripts=[$src/analyzers/hello.lua]" \
+grep '"event_type":"flow"' "$work/g/eve.json" >"$work/flows.json"
+split -l 200 -a 4 "$work/flows.json" "$work/chunk."
+mkfifo "$work/in.fifo"
+"$darter" -e "$work/in.fifo" -l "$work/r" --set "analyzers.scripts=[$src/analyzers/hello.lua]" \
 	--set mad.enabled=no --set logging.level=info >"$work/r.out" 2>&1 &
 pid=$!
-for _ in $(seq 100); do [ -s "$work/r/analyzers.json" ] && break; sleep 0.05; done
+exec 3>"$work/in.fifo"
+chunks=("$work"/chunk.*)
+next=0
+feed() { # one chunk of events (round robin over the capture's flows)
+	cat "${chunks[$((next % ${#chunks[@]}))]}" >&3
+	next=$((next + 1))
+}
 for i in $(seq 100); do
-	kill -0 "$pid" 2>/dev/null || break
 	kill -USR2 "$pid"
-	for _ in $(seq 200); do [ "$(grep -c 'hello.lua: reloaded' "$work/r.out")" -ge "$i" ] && break; sleep 0.01; done
+	for _ in $(seq 500); do
+		feed
+		[ "$(grep -c 'hello.lua: reloaded' "$work/r.out")" -ge "$i" ] && break
+		sleep 0.01
+	done
 done
+for _ in $(seq 20); do feed; done
+exec 3>&-
 wait "$pid"
 rc=$?
 pid=
+in=$(for ((k = 0; k < next; k++)); do wc -l <"${chunks[$((k % ${#chunks[@]}))]}"; done | awk '{s += $1} END {print s}')
 reloads=$(grep -c 'hello.lua: reloaded' "$work/r.out")
-echo "# $in EVE flow events in; $reloads reloads during the replay"
+echo "# $in EVE flow events in through the FIFO; $reloads reloads during the replay"
 expect "100 reloads happened while the replay ran" bash -c "[ $reloads -ge 100 ]"
 expect "count in = count out: every event scored and written once" \
 	bash -c "[ $rc = 0 ] && [ \$(grep -c '\"event_type\":\"flow\"' $work/r/eve.json) = $in ]"
