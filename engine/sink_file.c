@@ -4,6 +4,12 @@
  * A 256 KiB buffer per sink; write(2) retried on EINTR and on short
  * writes. This write blocks the worker on a slow disk: acceptable for
  * regular files on local storage, which is what this sink is for.
+ *
+ * A full disk (ENOSPC, EFBIG, EDQUOT) fails a write part way: the whole
+ * lines that reached the file count as written, a line the error cut is
+ * completed first at the next flush (nothing is appended to a torn line),
+ * and the lines after it are dropped and counted. So once space is back
+ * the file holds whole lines only, and lines + dropped = lines given.
  */
 #include "sink_file.h"
 
@@ -19,6 +25,7 @@ struct sink_file {
 	int fd;
 	size_t used;
 	size_t lines_buffered;
+	int cont; /* buf starts with the tail of a line whose head is on disk */
 	struct sink_file_stats st;
 	char *path;
 	char buf[SINK_FILE_BUF];
@@ -40,6 +47,7 @@ sink_file_open(const char *path)
 	memset(&s->st, 0, sizeof(s->st));
 	s->used = 0;
 	s->lines_buffered = 0;
+	s->cont = 0;
 	s->path = strdup(path);
 	s->fd = s->path ? sink_file_open_fd(path) : -1;
 	if (s->fd < 0) {
@@ -52,41 +60,79 @@ sink_file_open(const char *path)
 	return s;
 }
 
-static int
-sink_file_write_all(int fd, const char *p, size_t n)
+/* Lines ('\n' bytes) in p[0..n). */
+static size_t
+sink_file_count(const char *p, size_t n)
 {
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
+	size_t k = 0;
 
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		p += w;
-		n -= (size_t)w;
+	for (const char *e = p + n; (p = memchr(p, '\n', (size_t)(e - p))) != NULL; p++)
+		k++;
+	return k;
+}
+
+/*
+ * After a failed write that got `done` bytes out: whole lines on disk are
+ * written; a line the error cut keeps its unwritten tail at the front of
+ * the buffer, to be written first next time (so the file never holds a
+ * torn line followed by another); every line after it is dropped.
+ */
+static void
+sink_file_failed(struct sink_file *s, size_t done)
+{
+	/* on a line boundary on disk? (at 0: unless the buffer continues a cut line) */
+	int boundary = done > 0 ? s->buf[done - 1] == '\n' : !s->cont;
+	size_t whole = done, ok, keep;
+	char *nl;
+
+	s->st.bytes += done;
+	s->st.write_errors++;
+	if (boundary) {
+		ok = sink_file_count(s->buf, done);
+		s->st.lines += ok;
+		s->st.dropped += s->lines_buffered - ok;
+		s->lines_buffered = 0;
+		s->used = 0;
+		s->cont = 0;
+		return;
 	}
-	return 0;
+	while (whole > 0 && s->buf[whole - 1] != '\n')
+		whole--;
+	ok = sink_file_count(s->buf, whole);
+	s->st.lines += ok;
+	nl = memchr(s->buf + done, '\n', s->used - done);
+	keep = (nl != NULL ? (size_t)(nl - s->buf) + 1 : s->used) - done;
+	memmove(s->buf, s->buf + done, keep);
+	s->st.dropped += s->lines_buffered - ok - 1;
+	s->lines_buffered = 1; /* the cut line: written when its tail is */
+	s->used = keep;
+	s->cont = 1;
 }
 
 int
 sink_file_flush(struct sink_file *s)
 {
-	int rc;
+	size_t done = 0;
 
-	if (s->used == 0)
-		return 0;
-	rc = sink_file_write_all(s->fd, s->buf, s->used);
-	if (rc < 0) {
-		s->st.write_errors++;
-		s->st.dropped += s->lines_buffered;
-	} else {
-		s->st.lines += s->lines_buffered;
-		s->st.bytes += s->used;
+	while (done < s->used) {
+		ssize_t w = write(s->fd, s->buf + done, s->used - done);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			int rc = w < 0 ? -errno : -EIO;
+
+			sink_file_failed(s, done);
+			return rc;
+		}
+		done += (size_t)w;
 	}
+	s->st.lines += s->lines_buffered;
+	s->st.bytes += s->used;
 	s->used = 0;
 	s->lines_buffered = 0;
-	return rc;
+	s->cont = 0;
+	return 0;
 }
 
 int
@@ -94,18 +140,16 @@ sink_file_write(struct sink_file *s, const char *line, size_t len)
 {
 	int rc = 0;
 
-	if (len > sizeof(s->buf) - s->used)
+	if (len > sizeof(s->buf) / 2) { /* darter's lines are far smaller: refuse, counted */
+		s->st.dropped++;
+		return -EMSGSIZE;
+	}
+	if (len > sizeof(s->buf) - s->used) {
 		rc = sink_file_flush(s);
-	if (len > sizeof(s->buf)) {
-		/* a line larger than the buffer goes straight out */
-		if (sink_file_write_all(s->fd, line, len) < 0) {
-			s->st.write_errors++;
+		if (len > sizeof(s->buf) - s->used) { /* the kept tail of a cut line left no room */
 			s->st.dropped++;
-			return -EIO;
+			return rc < 0 ? rc : -ENOSPC;
 		}
-		s->st.lines++;
-		s->st.bytes += len;
-		return rc;
 	}
 	memcpy(s->buf + s->used, line, len);
 	s->used += len;
@@ -119,6 +163,16 @@ sink_file_reopen(struct sink_file *s)
 	int fd;
 
 	sink_file_flush(s);
+	if (s->cont) { /* the old file keeps its torn line; the new one starts clean */
+		char *nl = memchr(s->buf, '\n', s->used);
+		size_t cut = nl != NULL ? (size_t)(nl - s->buf) + 1 : s->used;
+
+		memmove(s->buf, s->buf + cut, s->used - cut);
+		s->used -= cut;
+		s->lines_buffered--;
+		s->st.dropped++;
+		s->cont = 0;
+	}
 	fd = sink_file_open_fd(s->path);
 	if (fd < 0)
 		return -errno;
