@@ -489,6 +489,7 @@ capture_lcore_finish(struct capture_lcore *lc)
 	struct capture *c = lc->cap;
 	uint64_t end = lc->now_us;
 
+	handoff_set_lossless(c->handoff); /* the drain waits for the workers: nothing lost */
 	atomic_fetch_add_explicit(&c->n_drained, 1, memory_order_acq_rel);
 	while (atomic_load_explicit(&c->n_drained, memory_order_acquire) < c->n_lcores)
 		sched_yield();

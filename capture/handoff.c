@@ -170,6 +170,13 @@ handoff_wake(struct handoff *h, unsigned w)
 		h->workers[w].wake(h->workers[w].arg);
 }
 
+/* Lossless: producers wait for room instead of dropping (offline; any shutdown drain). */
+static inline int
+handoff_lossless(const struct handoff *h)
+{
+	return __atomic_load_n(&h->lossless, __ATOMIC_RELAXED);
+}
+
 /* Push lane (prod, w)'s pending records; returns how many the ring took. */
 static unsigned
 handoff_flush_lane(struct handoff *h, unsigned prod, unsigned w)
@@ -179,7 +186,7 @@ handoff_flush_lane(struct handoff *h, unsigned prod, unsigned w)
 	unsigned n = l->n_pending;
 	unsigned sent = rte_ring_sp_enqueue_burst(l->ring, (void **)l->pending, n, NULL);
 
-	while (unlikely(sent < n) && h->lossless) {
+	while (unlikely(sent < n) && handoff_lossless(h)) {
 		handoff_wake(h, w);
 		p->waits++;
 		sched_yield();
@@ -193,6 +200,12 @@ handoff_flush_lane(struct handoff *h, unsigned prod, unsigned w)
 	p->enqueued += sent;
 	l->n_pending = 0;
 	return sent;
+}
+
+void
+handoff_set_lossless(struct handoff *h)
+{
+	__atomic_store_n(&h->lossless, 1, __ATOMIC_RELAXED);
 }
 
 void
@@ -215,7 +228,7 @@ handoff_emit(struct handoff *h, unsigned prod, unsigned w, const struct flow_rec
 	if (l->n_pending == HANDOFF_BURST && handoff_flush_lane(h, prod, w) > 0)
 		handoff_wake(h, w);
 	while (unlikely(rte_mempool_get(h->pool, (void **)&r) != 0)) {
-		if (!h->lossless) {
+		if (!handoff_lossless(h)) {
 			h->prod[prod].pool_empty++;
 			return;
 		}

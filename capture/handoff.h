@@ -42,6 +42,13 @@ struct handoff *handoff_new(unsigned n_producers, unsigned n_workers, unsigned r
 /* Free rings and pool. Every thread using them must have stopped. NULL is fine. */
 void handoff_free(struct handoff *h);
 
+/*
+ * From now on producers wait for room instead of dropping: capture calls
+ * it when it stops, so the final flush of open flows loses nothing. Any
+ * thread.
+ */
+void handoff_set_lossless(struct handoff *h);
+
 /* Register worker w's wake callback before producers start. */
 void handoff_set_wake(struct handoff *h, unsigned w, handoff_wake_fn fn, void *arg);
 

@@ -42,7 +42,7 @@ evidence_ok() {
 }
 free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
-echo "1..19"
+echo "1..20"
 "$gen" pcap "$work/g.pcap" --flows 5000 --pkts-per-flow 10 --size imix --outliers 10 --seed 7 --quiet
 
 # Local store (the default)
@@ -119,4 +119,16 @@ second_n=$(jq -s --argjson k "$first" '[.[] | select(.event_type == "flow")][$k]
 expect "live: the snapshot is written at exit" test -s "$work/live/mad-state.0"
 expect "live: the next run continues from it (n = run 1's flows + 1, not 1)" \
 	bash -c "[ '$first' -gt 0 ] && [ '$second_n' = $((first + 1)) ]"
+# SIGTERM drains: 5000 flows still open (packet times moved to now, so the
+# idle sweep keeps them) go out through a 64-record ring, none dropped
+first=$(capinfos -a -S "$work/g.pcap" | sed -n 's/^First packet time: *\([0-9]*\).*/\1/p')
+editcap -t $(($(date +%s) - first)) "$work/g.pcap" "$work/now.pcap"
+sed "s|$work/g.pcap|$work/now.pcap|" "$work/live.yaml" >"$work/now.yaml"
+"$darter" -c "$work/now.yaml" -l "$work/drain" --set capture.ring-size=64 >"$work/drain.out" 2>&1 &
+pid=$!
+sleep 3
+kill -TERM "$pid"
+wait "$pid"
+expect "live: SIGTERM drains 5000 open flows through a 64-record ring, none dropped" \
+	bash -c "[ \$(grep -c '\"event_type\":\"flow\"' $work/drain/eve.json) = 5000 ] && [ \"\$(tail -n 1 $work/drain/eve.json | jq -c '[.stats.darter.handoff.ring_full, .stats.darter.handoff.pool_empty]')\" = '[0,0]' ]"
 exit $((fails > 0))
