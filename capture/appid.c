@@ -53,6 +53,8 @@
 
 #include <ndpi/ndpi_api.h>
 
+#include "pages.h"
+
 #define APPID_CACHE_LINE    64
 #define APPID_MAX_STATES    (1u << 24)
 #define APPID_HEAP_PER_FLOW 512
@@ -77,7 +79,8 @@ struct appid {
 	/* hot */
 	struct ndpi_detection_module_struct *mod;
 	struct appid_state *pool;
-	uint32_t free_head; /* handle, 0 = empty */
+	uint32_t free_head; /* released states, by handle; 0 = empty */
+	uint32_t fresh;	    /* states [fresh, max_states) never used yet */
 	uint32_t max_states;
 	uint16_t max_tcp;
 	uint16_t max_udp;
@@ -247,12 +250,17 @@ appid_begin(struct appid *a, uint8_t ip_proto)
 	struct appid_state *st;
 
 	if (__builtin_expect(h == 0, 0)) {
-		a->stats.pool_empty++;
-		return 0;
+		if (a->fresh == a->max_states) {
+			a->stats.pool_empty++;
+			return 0;
+		}
+		h = ++a->fresh; /* a state never used: zero, first touch of its page */
+		st = appid_state_of(a, h);
+	} else {
+		st = appid_state_of(a, h);
+		a->free_head = st->next;
 	}
-	st = appid_state_of(a, h);
 	assert(st->limit == 0);
-	a->free_head = st->next;
 	memset(&st->flow, 0, sizeof(st->flow));
 	st->heap = 0;
 	st->pkts = 0;
@@ -389,6 +397,7 @@ appid_conf_defaults(struct appid_conf *conf)
 	conf->max_packets_tcp = 32;
 	conf->max_packets_udp = 16;
 	conf->max_heap = 0;
+	conf->prefault = 1;
 }
 
 /* nDPI's module with every protocol on; charged to module_bytes. */
@@ -428,20 +437,24 @@ appid_module_free(struct appid *a)
 }
 
 static int
-appid_pool_new(struct appid *a)
+appid_pool_new(struct appid *a, int prefault)
 {
 	size_t bytes = (size_t)a->max_states * sizeof(struct appid_state);
 
-	a->pool = aligned_alloc(APPID_CACHE_LINE, bytes);
+	a->pool = pages_alloc(bytes, prefault); /* zeroed; page-aligned */
 	if (a->pool == NULL)
 		return -ENOMEM;
-	memset(a->pool, 0, bytes); /* touch every page now */
-	for (uint32_t i = 0; i < a->max_states; i++)
-		a->pool[i].next = i + 1 < a->max_states ? i + 2 : 0;
-	a->free_head = 1;
+	a->free_head = 0;
+	a->fresh = 0;
 	a->stats.pool_bytes = bytes;
 	a->stats.memuse += bytes;
 	return 0;
+}
+
+static void
+appid_pool_free(struct appid *a)
+{
+	pages_free(a->pool, (size_t)a->max_states * sizeof(struct appid_state));
 }
 
 struct appid *
@@ -470,7 +483,7 @@ appid_new(const struct appid_conf *conf)
 					  : (int64_t)conf->max_states * APPID_HEAP_PER_FLOW;
 	a->stats.module_bytes = sizeof(*a);
 	a->stats.memuse = sizeof(*a);
-	rc = appid_pool_new(a);
+	rc = appid_pool_new(a, conf->prefault);
 	if (rc < 0)
 		goto err_appid;
 	rc = appid_module_new(a);
@@ -483,7 +496,7 @@ appid_new(const struct appid_conf *conf)
 err_module:
 	free(a->proto_names);
 	appid_module_free(a);
-	free(a->pool);
+	appid_pool_free(a);
 err_appid:
 	free(a);
 err_nomem:
@@ -496,12 +509,12 @@ appid_free(struct appid *a)
 {
 	if (a == NULL)
 		return;
-	for (uint32_t i = 0; i < a->max_states; i++)
+	for (uint32_t i = 0; i < a->fresh; i++)
 		if (a->pool[i].limit != 0)
 			appid_release(a, &a->pool[i]);
 	appid_module_free(a);
 	free(a->proto_names);
-	free(a->pool);
+	appid_pool_free(a);
 	free(a);
 }
 

@@ -70,6 +70,7 @@ struct appid_conf {
 	uint16_t max_packets_tcp; /* give up a TCP flow after this many packets */
 	uint16_t max_packets_udp; /* the same for UDP and other IP protocols */
 	uint32_t max_heap; /* bytes nDPI may hold for all classifying flows; 0 = 512 per state */
+	uint8_t prefault;  /* nonzero: populate the pool's pages at creation (live) */
 };
 
 /* Counters, written by the owning lcore only. */

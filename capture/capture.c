@@ -648,6 +648,7 @@ capture_init_lcores(struct capture *c, char *err, size_t errlen)
 		lc->idx = i++;
 		lc->lcore_id = lcore;
 		fc.lcore = (uint16_t)lcore;
+		fc.prefault = !c->conf.offline; /* offline: a small file touches few pages */
 		lc->flows = flow_table_new(&fc, capture_emit, lc);
 		if (lc->flows == NULL)
 			goto nomem;

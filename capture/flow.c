@@ -9,13 +9,15 @@
  *
  * How: every entry is preallocated in flow_table_new (max_flows entries of
  * 128 bytes, two cache lines: the lookup touches only the first; TCP and
- * ICMP state share bytes, as no flow is both). Entries
+ * ICMP state share bytes, as no flow is both), zeroed pages from mmap,
+ * populated at once when conf->prefault (live) or on first use. Entries
  * are addressed by 32-bit index and sit on up to three intrusive lists:
  *  - a bucket chain (doubly linked, hnext/hprev): hash_size buckets, a
  *    power of two, indexed by hash & mask (no division);
  *  - the LRU list (doubly linked, lnext/lprev): the tail is the flow seen
  *    last; the head is evicted when the table is full;
- *  - the free list (singly linked through lnext) while unused.
+ *  - the free list (singly linked through lnext) once released; entries
+ *    never used yet are taken in index order before it runs dry.
  * The key is stored canonically, the lower (address, port) endpoint as
  * side 0, so both directions hash and compare equal; the entry remembers
  * which side is the client. The hash is a multiply-xorshift mix over the
@@ -82,6 +84,8 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "pages.h"
 
 #define flow_likely(x)	 __builtin_expect(!!(x), 1)
 #define flow_unlikely(x) __builtin_expect(!!(x), 0)
@@ -176,7 +180,8 @@ struct flow_table {
 	uint32_t mask;	   /* buckets - 1 */
 	uint32_t lru_head; /* least recently seen */
 	uint32_t lru_tail;
-	uint32_t free_head;
+	uint32_t free_head;		 /* entries released since creation */
+	uint32_t fresh;			 /* entries [fresh, max_flows) never used yet */
 	uint64_t (*tmo_us)[FLOW_STATES]; /* tmo_set[0] or, in emergency mode, [1] */
 	uint64_t active_us;		 /* interim period; 0 = off */
 	struct appid *appid;		 /* NULL: DPI off */
@@ -664,6 +669,26 @@ flow_count_new(struct flow_table *t, uint8_t cls)
 	}
 }
 
+/*
+ * A free entry: a released one, else one never used (its page is touched
+ * for the first time when the table was not prefaulted), else the least
+ * recent flow, evicted.
+ */
+static struct flow_entry *
+flow_entry_take(struct flow_table *t, uint64_t ts_us)
+{
+	struct flow_entry *e;
+
+	if (flow_unlikely(t->free_head == FLOW_NIL)) {
+		if (t->fresh < t->max_flows)
+			return &t->entries[t->fresh++];
+		flow_evict(t, ts_us);
+	}
+	e = &t->entries[t->free_head];
+	t->free_head = e->lnext;
+	return e;
+}
+
 /* A new flow for key k, p its first packet, sent from key side `side`. */
 static struct flow_entry *
 flow_start(struct flow_table *t, const struct flow_key *k, uint32_t h, unsigned side,
@@ -672,10 +697,7 @@ flow_start(struct flow_table *t, const struct flow_key *k, uint32_t h, unsigned 
 	uint8_t cls = t->proto_class[k->proto];
 	struct flow_entry *e;
 
-	if (flow_unlikely(t->free_head == FLOW_NIL))
-		flow_evict(t, ts_us);
-	e = &t->entries[t->free_head];
-	t->free_head = e->lnext;
+	e = flow_entry_take(t, ts_us);
 	memset(e, 0, sizeof(*e));
 	e->key = *k;
 	e->hash = h;
@@ -852,6 +874,7 @@ flow_conf_defaults(struct flow_conf *conf)
 	conf->emergency_high = 95;
 	conf->emergency_recovery = 30; /* Suricata's flow.emergency-recovery */
 	conf->dpi = 1;
+	conf->prefault = 1;
 	appid_conf_defaults(&conf->appid);
 	conf->appid.max_states = 0; /* one per flow: a scan cannot starve the pool */
 	conf->lcore = 0;
@@ -916,13 +939,12 @@ flow_conf_apply(struct flow_table *t, const struct flow_conf *conf)
 	t->lcore = conf->lcore;
 }
 
-/* Every entry on the free list (in index order), every bucket empty. */
+/* Every entry unused (taken in index order), every bucket empty. */
 static void
 flow_table_reset(struct flow_table *t)
 {
-	for (uint32_t i = 0; i < t->max_flows; i++)
-		t->entries[i].lnext = i + 1 < t->max_flows ? i + 1 : FLOW_NIL;
-	t->free_head = 0;
+	t->free_head = FLOW_NIL;
+	t->fresh = 0;
 	for (uint32_t b = 0; b <= t->mask; b++)
 		t->buckets[b] = FLOW_NIL;
 	t->lru_head = FLOW_NIL;
@@ -953,13 +975,12 @@ flow_table_new(const struct flow_conf *conf, flow_emit_fn emit, void *arg)
 	if (t == NULL)
 		goto err;
 	memset(t, 0, tsize);
-	t->entries = aligned_alloc(FLOW_CACHE_LINE, esize);
+	t->entries = pages_alloc(esize, conf->prefault);
 	if (t->entries == NULL)
 		goto err_table;
 	t->buckets = aligned_alloc(FLOW_CACHE_LINE, bsize);
 	if (t->buckets == NULL)
 		goto err_entries;
-	memset(t->entries, 0, esize); /* touch every page now, not on the hot path */
 	t->mask = nb - 1;
 	t->emit = emit;
 	t->arg = arg;
@@ -972,6 +993,7 @@ flow_table_new(const struct flow_conf *conf, flow_emit_fn emit, void *arg)
 		/* a flow holds at most one state: more than max_flows is waste */
 		if (ac.max_states == 0 || ac.max_states > conf->max_flows)
 			ac.max_states = conf->max_flows;
+		ac.prefault = conf->prefault;
 		t->appid = appid_new(&ac);
 		if (t->appid == NULL) {
 			err = errno;
@@ -983,7 +1005,7 @@ flow_table_new(const struct flow_conf *conf, flow_emit_fn emit, void *arg)
 err_buckets:
 	free(t->buckets);
 err_entries:
-	free(t->entries);
+	pages_free(t->entries, esize);
 err_table:
 	free(t);
 err:
@@ -998,6 +1020,6 @@ flow_table_free(struct flow_table *t)
 		return;
 	appid_free(t->appid);
 	free(t->buckets);
-	free(t->entries);
+	pages_free(t->entries, (size_t)t->max_flows * sizeof(struct flow_entry));
 	free(t);
 }

@@ -51,6 +51,7 @@ struct flow_conf {
 	uint8_t emergency_high;	   /* % of max_flows in use that starts emergency mode; 0 = never */
 	uint8_t emergency_recovery; /* Suricata's: ends below (100 - this)% of max_flows (0-99) */
 	uint8_t dpi;		    /* nonzero: classify flows with nDPI (appid) */
+	uint8_t prefault;	    /* nonzero: populate the entries' pages at creation (live) */
 	uint16_t lcore;		    /* copied into every record */
 	struct appid_conf appid;    /* the classifier, when dpi; max_states 0 = max_flows */
 };

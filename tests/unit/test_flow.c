@@ -1262,15 +1262,19 @@ test_tcp_port_reuse(void **state)
 /* Eviction and flush                                                  */
 /* ------------------------------------------------------------------ */
 
+/* 10 flows through a 4-flow table: the 6 oldest evicted, whether or not
+ * the entries' pages were populated at creation. */
 static void
-test_eviction(void **state)
+check_eviction(int prefault)
 {
 	struct flow_conf c = test_conf(4, 4);
 	struct sink s;
-	struct flow_table *t = table_new(&c, &s);
-	const struct flow_table_stats *st = flow_table_stats(t);
+	struct flow_table *t;
+	const struct flow_table_stats *st;
 
-	(void)state;
+	c.prefault = (uint8_t)prefault;
+	t = table_new(&c, &s);
+	st = flow_table_stats(t);
 	for (uint16_t i = 0; i < 10; i++) {
 		feed(t, pkt4(UDP, A, (uint16_t)(1000 + i), B, 53), 100, T0 + i);
 		assert_true(st->active <= 4);
@@ -1295,6 +1299,21 @@ test_eviction(void **state)
 	check_counts(t, &s);
 	flow_table_free(t);
 	sink_fini(&s);
+}
+
+static void
+test_eviction(void **state)
+{
+	(void)state;
+	check_eviction(1);
+}
+
+/* Offline tables map their pages on first use: the same behaviour. */
+static void
+test_eviction_lazy_pages(void **state)
+{
+	(void)state;
+	check_eviction(0);
 }
 
 /* A packet makes its flow the most recent, in either direction. */
@@ -2262,6 +2281,7 @@ main(void)
 		cmocka_unit_test(test_tcp_closed_timeout),
 		cmocka_unit_test(test_tcp_port_reuse),
 		cmocka_unit_test(test_eviction),
+		cmocka_unit_test(test_eviction_lazy_pages),
 		cmocka_unit_test(test_eviction_lru),
 		cmocka_unit_test(test_eviction_expired),
 		cmocka_unit_test(test_flush),
