@@ -139,6 +139,8 @@ static const struct config_row config_rows[] = {
 		 "RX descriptors per queue"),
 	ROW_UINT("capture.ring-size", ring_size, "4096", 64, 1048576, CONFIG_POW2,
 		 "flow records per capture-to-worker ring, a power of two"),
+	ROW_UINT("capture.mbuf-size", mbuf_size, "2048", 256, 65407, 0,
+		 "bytes of frame data per mbuf; longer frames are counted and truncated"),
 
 	ROW_UINT("flow.max-flows", flow.max_flows, "65536", 1, 16777216, 0,
 		 "flows tracked per capture lcore, preallocated"),
@@ -203,6 +205,19 @@ static const struct config_row config_rows[] = {
 	ROW_STRING("outputs.outliers.filename", outliers_filename, "outliers.json",
 		   "outlier file name, relative to the log directory"),
 
+	ROW_BOOL("inputs.eve-file.enabled", in_file_enabled, "no",
+		 "live mode: follow a Suricata eve.json (tail -F: rotation, truncation)"),
+	ROW_STRING("inputs.eve-file.filename", in_file_path, "/var/log/suricata/eve.json",
+		   "EVE file followed by worker 0"),
+	ROW_BOOL("inputs.eve-file.from-end", in_file_from_end, "yes",
+		 "start at the end of the file (as tail -F); no: read it whole first"),
+	ROW_BOOL("inputs.eve-socket.enabled", in_unix_enabled, "no",
+		 "live mode: read EVE JSON lines from a Unix socket (Suricata unix_stream)"),
+	ROW_STRING("inputs.eve-socket.path", in_unix_path, "/run/darter/eve-in.sock",
+		   "input socket path, created by darter"),
+	ROW_ENUM("inputs.eve-socket.type", in_unix_type, "stream", "stream, dgram",
+		 "stream (Suricata unix_stream) or dgram (unix_dgram)"),
+
 	ROW_BOOL("mad.enabled", mad_enabled, "yes", "score every flow record with the MAD core"),
 	ROW_STRLIST("mad.specs", mad_specs, n_mad_specs, "[bytes/global]",
 		    "what to score: metric/group[:prefix4[,prefix6]] pairs"),
@@ -231,7 +246,8 @@ static const struct config_row config_rows[] = {
 	ROW_UINT("mad.redis.timeout-ms", mad_redis_timeout_ms, "2000", 1, 600000, 0,
 		 "a reply later than this counts as a failure; the record is scored locally"),
 	ROW_UINT("mad.redis.window", mad_redis_window, "4096", 1, 1048576, 0,
-		 "EVALSHA calls in flight per worker; beyond, records are scored locally"),
+		 "records queued or in flight to Redis per worker (sent as EVALSHA calls of up to "
+		 "256); beyond, records are scored locally"),
 	ROW_STRING("mad.redis.prefix", mad_redis_prefix,
 		   "darter:mad:", "prefix of the Redis hash keys"),
 	ROW_BOOL("mad.snapshot.enabled", mad_snapshot, "yes",
@@ -289,6 +305,11 @@ static const struct config_row config_rows[] = {
 		   "metrics listen address (numeric IPv4 or IPv6)"),
 	ROW_UINT("metrics.port", metrics_port, "9736", 0, 65535, 0,
 		 "metrics TCP port; 0: any free port (logged)"),
+
+	ROW_BOOL("run-as.enabled", run_as_enabled, "no",
+		 "live mode: drop root privileges once DPDK and sockets are set up"),
+	ROW_STRING("run-as.user", run_as_user, "darter", "user to run as"),
+	ROW_STRING("run-as.group", run_as_group, "darter", "group to run as"),
 };
 
 #define CONFIG_N_ROWS  (sizeof(config_rows) / sizeof(config_rows[0]))

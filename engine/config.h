@@ -38,6 +38,7 @@ struct config {
 	uint32_t mbufs;	    /* capture.mbufs: mbuf pool size per port */
 	uint32_t rx_desc;   /* capture.rx-descriptors */
 	uint32_t ring_size; /* capture.ring-size: records per ring */
+	uint32_t mbuf_size; /* capture.mbuf-size: data room per mbuf, largest frame kept whole */
 
 	/* flow table and timeouts (flow.*, flow-timeouts.*); dpi.* */
 	struct flow_conf flow;		  /* fields of other widths are staged below */
@@ -61,6 +62,14 @@ struct config {
 	uint32_t community_id_seed;		/* outputs.eve.community-id-seed */
 	int outliers_enabled;			/* outputs.outliers.enabled */
 	char outliers_filename[CONFIG_MAX_STR]; /* outputs.outliers.filename */
+
+	/* inputs: Suricata EVE JSON beside capture (live mode) */
+	int in_file_enabled;		   /* inputs.eve-file.enabled */
+	char in_file_path[CONFIG_MAX_STR]; /* inputs.eve-file.filename: followed as tail -F */
+	int in_file_from_end;		   /* inputs.eve-file.from-end */
+	int in_unix_enabled;		   /* inputs.eve-socket.enabled */
+	char in_unix_path[CONFIG_MAX_STR]; /* inputs.eve-socket.path */
+	char in_unix_type[CONFIG_MAX_STR]; /* inputs.eve-socket.type: stream, dgram */
 
 	/* mad: the MAD core on the workers (engine/score.h) */
 	int mad_enabled;				 /* mad.enabled */
@@ -119,6 +128,11 @@ struct config {
 	int metrics_enabled;		     /* metrics.enabled */
 	char metrics_address[CONFIG_MAX_STR];
 	uint32_t metrics_port;
+
+	/* privileges: dropped after DPDK and sockets are set up (engine/privdrop.h) */
+	int run_as_enabled;		   /* run-as.enabled */
+	char run_as_user[CONFIG_MAX_STR];  /* run-as.user */
+	char run_as_group[CONFIG_MAX_STR]; /* run-as.group */
 };
 
 /* Fill every key with its default. */

@@ -1051,6 +1051,12 @@ rconn_script_sha(const struct rconn_script *s)
 	return s->sha;
 }
 
+int
+rconn_ready(const struct rconn *c)
+{
+	return !c->closing && c->ac != NULL;
+}
+
 void
 rconn_stats(const struct rconn *c, struct rconn_stats *st)
 {

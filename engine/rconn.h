@@ -165,6 +165,14 @@ const char *rconn_script_sha(const struct rconn_script *s);
 int rconn_evalsha(struct rconn *c, struct rconn_script *s, rconn_reply_fn cb, void *arg,
 		  int numkeys, int argc, const char *const *argv, const size_t *argvlen);
 
+/*
+ * Whether rconn_command() would find a connection now (connecting or up,
+ * not closed): callers that queue work before sending it check this to
+ * fall back at once instead of queueing for a connection that is not
+ * there. The window is not considered. Loop thread.
+ */
+int rconn_ready(const struct rconn *c);
+
 /* Copy c's counters and state into *st. Loop thread. */
 void rconn_stats(const struct rconn *c, struct rconn_stats *st);
 

@@ -9,9 +9,10 @@
  *          one group must always reach the same worker (capture routes
  *          them by score_route_key()), so no locks are needed;
  *   redis  the estimator state lives in Redis, shared by workers
- *          and sensors; each update is one EVALSHA, pipelined through
- *          rconn on the worker's loop. The worker never waits: the
- *          record's result comes back in a callback. If Redis is down
+ *          and sensors; the records of a loop turn are applied by one
+ *          atomic EVALSHA (up to 256 records per call), pipelined
+ *          through rconn on the worker's loop. The worker never waits:
+ *          the record's result comes back in a callback. If Redis is down
  *          the scorer falls back to its local estimators, counts it, and
  *          keeps going.
  * One scorer per worker; every call on the worker's loop thread.
@@ -27,15 +28,19 @@
  * holding struct mad's fields m, d, u, v, n, n_d (median and MAD in the
  * transformed domain, trend means, counts) as six little-endian IEEE-754
  * doubles, 48 bytes: exact round trips, and no number formatting on the
- * server's hot path. One EVALSHA per record updates every spec of it
- * atomically (engine/score_redis.c holds the script). Every sensor
+ * server's hot path. One EVALSHA updates every spec of a run of
+ * consecutive records atomically, in record order, reading and writing
+ * each key once (engine/score_redis.c holds the script). Every sensor
  * sharing a prefix must use the same mad options (the value does not
  * record them). The redis store does not support the compat preset.
  *
  * Order of done calls, redis store: records answered by Redis come back
- * in the order they were sent; a record scored locally at once (window
+ * in the order they were accepted; a record scored locally at once (window
  * full, Redis down, nothing to score) is answered inside score_record(),
- * ahead of records still in flight. Each Redis reply also refreshes the
+ * ahead of records still queued or in flight. Accepted records are sent
+ * when a call's worth (256) is queued, else before the loop next waits
+ * for I/O (a uv_prepare_t), so a record is never held back by a quiet
+ * input. Each Redis reply also refreshes the
  * worker's local copy of that estimator, so a fallback continues from the
  * latest shared state; fallback updates are not written back to Redis.
  */
@@ -93,7 +98,7 @@ struct score_conf {
 	const char *redis_host; /* numeric address */
 	uint16_t redis_port;
 	uint32_t redis_timeout_ms;
-	uint32_t redis_window;	  /* EVALSHA calls in flight */
+	uint32_t redis_window;	  /* records queued or in flight to Redis at most */
 	const char *redis_prefix; /* key prefix, e.g. "darter:mad:" */
 };
 
@@ -119,14 +124,15 @@ struct score_stats {
 	uint64_t records; /* records scored (or passed through unscored) */
 	uint64_t updates; /* estimator updates */
 	uint64_t outliers;
-	uint64_t skipped;     /* metric undefined for the record (e.g. pcr of an empty flow) */
-	uint64_t groups;      /* local estimators in use */
-	uint64_t groups_full; /* updates refused: max_groups reached */
-	uint64_t redis_calls;
-	uint64_t redis_replies;
+	uint64_t skipped;	  /* metric undefined for the record (e.g. pcr of an empty flow) */
+	uint64_t groups;	  /* local estimators in use */
+	uint64_t groups_full;	  /* updates refused: max_groups reached */
+	uint64_t redis_calls;	  /* records sent to Redis */
+	uint64_t redis_replies;	  /* records answered by Redis */
 	uint64_t redis_fallbacks; /* updates scored locally because Redis failed */
-	uint64_t redis_pending;	  /* records in flight now */
+	uint64_t redis_pending;	  /* records accepted, not answered yet (queued or in flight) */
 	uint64_t redis_errors;	  /* replies unusable: error reply (script failed) or malformed */
+	uint64_t redis_batches;	  /* EVALSHA calls sent (each carries one or more records) */
 };
 
 /*

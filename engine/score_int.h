@@ -11,6 +11,7 @@
 #include "score.h"
 
 #define score_unlikely(x) __builtin_expect(!!(x), 0)
+#define score_likely(x)	  __builtin_expect(!!(x), 1)
 
 #define SCORE_TAG	   "score"
 #define SCORE_MAX_GROUPS   (1u << 24) /* largest max_groups accepted */
@@ -38,6 +39,8 @@ _Static_assert(sizeof(struct score_gkey) == 24, "struct score_gkey is hashed as 
 struct score_entry {
 	struct score_gkey key;
 	uint32_t name_len;
+	uint32_t call_tag; /* score_redis.c: the call being built that holds this key, 0 none */
+	uint32_t call_key; /* score_redis.c: its index among that call's KEYS */
 	struct mad est;
 	char name[SCORE_KEY_NAME_MAX]; /* printable group key, NUL-terminated */
 };

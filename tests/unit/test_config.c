@@ -215,6 +215,7 @@ static const char *const all_keys[] = {
 	"capture.mbufs",
 	"capture.rx-descriptors",
 	"capture.ring-size",
+	"capture.mbuf-size",
 	"flow.max-flows",
 	"flow.hash-size",
 	"flow.active-timeout",
@@ -255,6 +256,12 @@ static const char *const all_keys[] = {
 	"outputs.eve.community-id-seed",
 	"outputs.outliers.enabled",
 	"outputs.outliers.filename",
+	"inputs.eve-file.enabled",
+	"inputs.eve-file.filename",
+	"inputs.eve-file.from-end",
+	"inputs.eve-socket.enabled",
+	"inputs.eve-socket.path",
+	"inputs.eve-socket.type",
 	"mad.enabled",
 	"mad.specs",
 	"mad.preset",
@@ -300,6 +307,9 @@ static const char *const all_keys[] = {
 	"metrics.enabled",
 	"metrics.address",
 	"metrics.port",
+	"run-as.enabled",
+	"run-as.user",
+	"run-as.group",
 };
 #define N_KEYS (sizeof(all_keys) / sizeof(all_keys[0]))
 

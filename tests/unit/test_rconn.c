@@ -663,6 +663,8 @@ refused_end(uv_timer_t *t)
 	const char *ping[] = {"PING"};
 	int rc;
 
+	int ready = rconn_ready(T.c);
+
 	rconn_stats(T.c, &T.st);
 	/* Between attempts commands fail fast; during one they are accepted. */
 	rc = rconn_command(T.c, refused_cb, &T.rec[1], 1, ping, NULL);
@@ -670,7 +672,9 @@ refused_end(uv_timer_t *t)
 		T.flag = true;
 	else
 		assert_int_equal(rc, -ENOTCONN);
+	assert_int_equal(ready, rc == 0); /* rconn_ready() says what a command would find */
 	rconn_close(T.c, on_closed, NULL);
+	assert_false(rconn_ready(T.c));
 	uv_close((uv_handle_t *)t, NULL);
 }
 
@@ -687,6 +691,7 @@ test_refused(void **state)
 	assert_non_null(T.c);
 	rconn_stats(T.c, &st);
 	assert_int_equal(st.state, RCONN_CONNECTING);
+	assert_true(rconn_ready(T.c));
 	assert_int_equal(rconn_command(T.c, refused_cb, &T.rec[0], 1, ping, NULL), 0);
 	assert_int_equal(uv_timer_init(&T.loop, &T.tick), 0);
 	assert_int_equal(uv_timer_start(&T.tick, refused_end, 1000, 0), 0);
@@ -841,11 +846,14 @@ restart_tick(uv_timer_t *t)
 		server_start(); /* same port */
 		T.phase = 2;
 	} else if (T.phase == 2 && T.outstanding == 0) {
+		int ready = rconn_ready(T.c);
+
 		rc = rconn_command(T.c, restart_cb, NULL, 2, incr_argv, NULL);
 		if (rc == 0)
 			T.outstanding++;
 		else
 			assert_int_equal(rc, -ENOTCONN);
+		assert_int_equal(ready, rc == 0);
 	} else if (T.phase == 3) {
 		finish(T.c);
 		uv_close((uv_handle_t *)t, NULL);

@@ -4,10 +4,13 @@
  * Each test starts its own redis-server on a free loopback port (bind
  * 127.0.0.1:0, read the port, close), in a mkdtemp directory, without
  * persistence, and kills it by PID at the end; the child also dies with
- * us (PR_SET_PDEATHSIG). The checks: the server-side script computes
- * exactly what engine/mad.c computes; every record gets exactly one
- * done call whatever Redis does (killed, restarted, stopped, absent);
- * the state sits in Redis under the documented key layout. Records are
+ * us (PR_SET_PDEATHSIG). The checks: the server-side script, applying
+ * calls of many records, computes exactly what engine/mad.c computes
+ * (both step modes, one or many records per call); two scorers sharing
+ * an estimator lose no update; a call touching a corrupt key writes
+ * nothing; every record gets exactly one done call whatever Redis does
+ * (killed, restarted, stopped, absent); the state sits in Redis under
+ * the documented key layout. Records are
  * fed by a timer on the loop so that fallbacks (answered inside
  * score_record) never recurse. Every test runs its loop to completion
  * and checks uv_loop_close() == 0; a watchdog alarm fails a test that
@@ -89,6 +92,65 @@ server_ping(uint16_t port)
 		ok = memcmp(buf, "+PONG\r\n", 7) == 0;
 	close(fd);
 	return ok;
+}
+
+/*
+ * One command on a fresh blocking connection, independent of rconn: the
+ * raw RESP reply (a simple reply or one bulk string) into buf. Returns
+ * its length.
+ */
+static size_t
+server_call(int argc, const char *const *argv, char *buf, size_t cap)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(S.port)};
+	char req[1024];
+	size_t len = 0, have = 0;
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	assert_true(fd >= 0);
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	len = (size_t)snprintf(req, sizeof(req), "*%d\r\n", argc);
+	for (int i = 0; i < argc; i++)
+		len += (size_t)snprintf(req + len, sizeof(req) - len, "$%zu\r\n%s\r\n",
+					strlen(argv[i]), argv[i]);
+	assert_true(len < sizeof(req));
+	assert_int_equal(write(fd, req, len), (ssize_t)len);
+	for (;;) {
+		char *eol;
+		ssize_t n = read(fd, buf + have, cap - 1 - have);
+
+		assert_true(n > 0);
+		have += (size_t)n;
+		buf[have] = '\0';
+		eol = strstr(buf, "\r\n");
+		if (eol == NULL)
+			continue;
+		if (buf[0] != '$' || atol(buf + 1) < 0 ||
+		    have >= (size_t)(eol + 2 - buf) + (size_t)atol(buf + 1) + 2)
+			break;
+	}
+	close(fd);
+	return have;
+}
+
+/* n (field 5) of the state stored under key; -1 when there is none. */
+static double
+server_state_n(const char *key)
+{
+	const char *argv[] = {"GET", key};
+	char buf[128];
+	size_t len = server_call(2, argv, buf, sizeof(buf));
+	unsigned char b[8];
+	double v;
+
+	if (len < 5 + 48 || memcmp(buf, "$48\r\n", 5) != 0)
+		return -1;
+	for (int i = 0; i < 8; i++)
+		b[i] = (unsigned char)
+			buf[5 + 32 + (__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ ? i : 7 - i)];
+	memcpy(&v, b, sizeof(v));
+	return v;
 }
 
 static void
@@ -444,25 +506,31 @@ rel_diff(double a, double b)
 	return a == b ? 0 : fabs(a - b) / fmax(fabs(a), fabs(b));
 }
 
+/*
+ * The same records through the local store and the redis store (calls of
+ * up to window records) give the same results, with mad options o.
+ */
 static void
-test_local_equals_redis(void **state)
+local_equals_redis(const struct mad_opts *o, uint32_t window, unsigned per_tick, uint64_t n)
 {
-	struct score_conf lc = conf_of(same_specs, N_SPECS_X, 64);
-	struct score_conf rc = lc;
+	struct score_conf lc = conf_of(same_specs, N_SPECS_X, window);
+	struct score_conf rc;
 	struct score *local;
 	static struct score_result ref[SAME_N + 1][N_SPECS_X];
 	static unsigned ref_n[SAME_N + 1];
 	double worst = 0;
 	uint64_t exact = 0, compared = 0;
 
-	(void)state;
+	assert_true(n <= SAME_N && n <= MAX_KEEP);
+	lc.mad = *o;
+	rc = lc;
 	/* The reference: the same records through the local store. */
 	lc.store = SCORE_STORE_LOCAL;
 	T.keep = calloc(MAX_KEEP + 1, sizeof(*T.keep));
 	assert_non_null(T.keep);
 	local = score_new(NULL, &lc, on_done, NULL);
 	assert_non_null(local);
-	for (uint64_t id = 1; id <= SAME_N; id++) {
+	for (uint64_t id = 1; id <= n; id++) {
 		struct flow_record r = make_rec(id);
 
 		T.sent = id;
@@ -475,16 +543,20 @@ test_local_equals_redis(void **state)
 	T.sent = T.answered = T.remote = T.local = T.last_id = 0;
 	T.seed = 1; /* the same records again */
 
-	start(&rc, SAME_N, 64, finish_when_all_answered);
+	start(&rc, n, per_tick, finish_when_all_answered);
 	run_and_close_loop();
 	assert_each_once();
-	assert_int_equal(T.remote, SAME_N);
+	assert_int_equal(T.remote, n);
 	assert_false(T.out_of_order);
 	assert_int_equal(T.st.redis_fallbacks, 0);
 	assert_int_equal(T.st.redis_errors, 0);
-	assert_int_equal(T.st.redis_calls, SAME_N);
-	assert_int_equal(T.st.redis_replies, SAME_N);
-	for (uint64_t id = 1; id <= SAME_N; id++) {
+	assert_int_equal(T.st.redis_calls, n);
+	assert_int_equal(T.st.redis_replies, n);
+	/* records travel many to a call, never more than the window */
+	assert_true(T.st.redis_batches >= (n + window - 1) / window);
+	if (window > 1)
+		assert_true(T.st.redis_batches < n / 2);
+	for (uint64_t id = 1; id <= n; id++) {
 		assert_int_equal(T.keep_n[id], ref_n[id]);
 		for (unsigned k = 0; k < ref_n[id]; k++) {
 			const struct score_result *a = &ref[id][k], *b = &T.keep[id][k];
@@ -503,11 +575,43 @@ test_local_equals_redis(void **state)
 			compared++;
 		}
 	}
-	print_message("# %llu results compared: %llu bit-identical, worst relative "
+	print_message("# %llu results compared (%llu calls): %llu bit-identical, worst relative "
 		      "difference %.3g\n",
-		      (unsigned long long)compared, (unsigned long long)exact, worst);
+		      (unsigned long long)compared, (unsigned long long)T.st.redis_batches,
+		      (unsigned long long)exact, worst);
 	assert_true(worst <= 1e-9);
-	assert_true(compared > 2 * SAME_N);
+	assert_true(compared > 2 * n);
+}
+
+static void
+test_local_equals_redis(void **state)
+{
+	struct mad_opts o = mad_opts_default();
+
+	(void)state;
+	local_equals_redis(&o, 64, 64, SAME_N);
+}
+
+/* The script's other branches: absolute step, no transform; one record per call. */
+static void
+test_local_equals_redis_absolute(void **state)
+{
+	struct mad_opts o = mad_opts_default();
+
+	(void)state;
+	o.step = MAD_STEP_ABSOLUTE;
+	o.eta = 0.01;
+	o.transform = MAD_TRANSFORM_NONE;
+	local_equals_redis(&o, 300, 1000, SAME_N);
+}
+
+static void
+test_local_equals_redis_window1(void **state)
+{
+	struct mad_opts o = mad_opts_default();
+
+	(void)state;
+	local_equals_redis(&o, 1, 64, 2000); /* one record per loop turn: fewer */
 }
 
 /* ------------------------------------------------------------------ */
@@ -663,6 +767,8 @@ test_pipeline(void **state)
 	assert_int_equal(T.st.records, PIPE_N);
 	assert_int_equal(T.st.redis_calls, PIPE_N);
 	assert_int_equal(T.st.redis_replies, PIPE_N);
+	print_message("# %llu EVALSHA calls\n", (unsigned long long)T.st.redis_batches);
+	assert_true(T.st.redis_batches <= PIPE_N / 100); /* many records per call */
 	assert_int_equal(T.st.updates, 2 * PIPE_N);
 	assert_int_equal(T.st.redis_fallbacks, 0);
 	assert_int_equal(T.st.redis_pending, 0);
@@ -739,6 +845,129 @@ test_kill_restart(void **state)
 	assert_int_equal(T.st.records, T.sent);
 	assert_int_equal(T.st.redis_pending, 0);
 	assert_true(T.st.redis_calls > T.st.redis_replies); /* some were lost with the server */
+}
+
+/* ------------------------------------------------------------------ */
+/* Two workers sharing the state; a call that fails as a whole         */
+/* ------------------------------------------------------------------ */
+
+#define TWO_N	   20000
+#define TWO_WINDOW 500
+
+static struct {
+	struct score *s[2];
+	uint64_t sent[2], answered[2];
+	uint8_t seen_n[2 * TWO_N + 2]; /* global results by n: each n exactly once */
+	uv_timer_t feed;
+	bool feeding;
+	int closed;
+} W;
+
+static void
+two_done(void *arg, const struct flow_record *rec, const struct score_result *res, unsigned n)
+{
+	int w = (int)(intptr_t)arg;
+
+	(void)rec;
+	W.answered[w]++;
+	assert_int_equal(n, 1);
+	assert_true(res[0].remote);
+	assert_true(res[0].n <= 2 * TWO_N + 1);
+	W.seen_n[res[0].n]++;
+}
+
+static void
+two_closed(void *arg)
+{
+	(void)arg;
+	W.closed++;
+}
+
+static void
+two_tick(uv_timer_t *t)
+{
+	(void)t;
+	for (int w = 0; W.feeding && w < 2; w++)
+		for (int k = 0; k < 300 && W.sent[w] < TWO_N; k++) {
+			struct flow_record r;
+
+			if (score_pending(W.s[w]) >= TWO_WINDOW)
+				break;
+			r = make_rec(++T.sent);
+			assert_int_equal(score_record(W.s[w], &r), 0);
+			W.sent[w]++;
+		}
+	if (W.feeding && W.answered[0] == TWO_N && W.answered[1] == TWO_N) {
+		W.feeding = false;
+		score_close(W.s[0], two_closed, NULL);
+		score_close(W.s[1], two_closed, NULL);
+		uv_close((uv_handle_t *)&W.feed, NULL);
+	}
+}
+
+/*
+ * Two scorers (two workers) share one global estimator in Redis, each
+ * sending calls of many records: every update lands exactly once, in one
+ * order, so the n each record was scored with is unique across both and
+ * the state Redis keeps learned all of them.
+ */
+static void
+test_two_workers(void **state)
+{
+	static const char *const specs[] = {"bytes/global"};
+	struct score_conf c = conf_of(specs, 1, TWO_WINDOW);
+	uint64_t missing = 0;
+
+	(void)state;
+	memset(&W, 0, sizeof(W));
+	W.s[0] = score_new(&T.loop, &c, two_done, (void *)(intptr_t)0);
+	W.s[1] = score_new(&T.loop, &c, two_done, (void *)(intptr_t)1);
+	assert_non_null(W.s[0]);
+	assert_non_null(W.s[1]);
+	W.feeding = true;
+	assert_int_equal(uv_timer_init(&T.loop, &W.feed), 0);
+	assert_int_equal(uv_timer_start(&W.feed, two_tick, 0, 1), 0);
+	assert_int_equal(uv_run(&T.loop, UV_RUN_DEFAULT), 0);
+	assert_int_equal(W.closed, 2);
+	assert_int_equal(uv_loop_close(&T.loop), 0);
+	for (uint64_t n = 0; n < sizeof(W.seen_n); n++) {
+		assert_true(W.seen_n[n] <= 1);
+		missing += W.seen_n[n] == 0;
+	}
+	assert_int_equal(missing, sizeof(W.seen_n) - 2 * TWO_N);
+	assert_true(server_state_n(PREFIX "bytes/global") == 2.0 * TWO_N);
+	print_message("# two workers, %d records each: every n seen once, Redis learned %d\n",
+		      TWO_N, 2 * TWO_N);
+}
+
+/*
+ * A key holding something else fails every call that touches it with an
+ * error reply: those calls' records are scored locally, counted, and
+ * none of their updates reach Redis, not even those of other keys (the
+ * script checks before it writes).
+ */
+static void
+test_bad_state(void **state)
+{
+	static const char *const specs[] = {"bytes/global", "bytes/dest_port"};
+	const char *set[] = {"SET", PREFIX "bytes/dest_port:tcp/80", "not a state"};
+	struct score_conf c = conf_of(specs, 2, 4);
+	char buf[64];
+
+	(void)state;
+	assert_true(server_call(3, set, buf, sizeof(buf)) >= 5);
+	assert_memory_equal(buf, "+OK\r\n", 5);
+	start(&c, 3000, 4, finish_when_all_answered);
+	run_and_close_loop();
+	assert_each_once();
+	print_message("# bad state under one key: %llu records by Redis, %llu locally, "
+		      "%llu error replies\n",
+		      (unsigned long long)T.remote, (unsigned long long)T.local,
+		      (unsigned long long)T.st.redis_errors);
+	assert_true(T.remote > 0 && T.local > 0);
+	assert_true(T.st.redis_errors > 0);
+	assert_int_equal(T.st.redis_fallbacks, 2 * T.local);
+	assert_true(server_state_n(PREFIX "bytes/global") == (double)T.remote);
 }
 
 /* ------------------------------------------------------------------ */
@@ -852,10 +1081,16 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_local_equals_redis, setup_server, teardown),
+		cmocka_unit_test_setup_teardown(test_local_equals_redis_absolute, setup_server,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_local_equals_redis_window1, setup_server,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_redis_layout, setup_server, teardown),
 		cmocka_unit_test_setup_teardown(test_pipeline, setup_server, teardown),
 		cmocka_unit_test_setup_teardown(test_window_full, setup_server, teardown),
 		cmocka_unit_test_setup_teardown(test_kill_restart, setup_server, teardown),
+		cmocka_unit_test_setup_teardown(test_two_workers, setup_server, teardown),
+		cmocka_unit_test_setup_teardown(test_bad_state, setup_server, teardown),
 		cmocka_unit_test_setup_teardown(test_close_pending, setup_server, teardown),
 		cmocka_unit_test_setup_teardown(test_no_server, setup_port, teardown),
 		cmocka_unit_test_setup_teardown(test_new_invalid, setup_port, teardown),
@@ -867,5 +1102,7 @@ main(void)
 	}
 	signal(SIGPIPE, SIG_IGN); /* as darter's main does */
 	signal(SIGALRM, on_alarm);
+	if (getenv("TEST_FILTER") != NULL) /* e.g. TEST_FILTER='test_bad*' */
+		cmocka_set_test_filter(getenv("TEST_FILTER"));
 	return cmocka_run_group_tests_name("redis", tests, NULL, NULL);
 }
