@@ -17,6 +17,11 @@
  * streams): all of those are set up, since every one carries traffic.
  * net_af_packet's queues are kernel fanout sockets with rollover always on
  * in DPDK 22.11, so a flow can change queue under load: not flow-stable.
+ *
+ * Frame size: port_set_mbuf_size() (capture.mbuf-size) before EAL init.
+ * Frames up to that many bytes arrive whole on every port (net_af_packet
+ * ring frames are sized for it, NICs get the MTU and scatter); longer
+ * ones that a device cuts are counted in port_stats.truncated.
  */
 #ifndef DARTER_PORT_H
 #define DARTER_PORT_H
@@ -42,10 +47,22 @@ struct port_eal_conf {
 struct port_stats {
 	uint64_t ipackets;
 	uint64_t ibytes;
-	uint64_t imissed; /* dropped by the NIC: no descriptor */
-	uint64_t ierrors;
+	uint64_t imissed;   /* dropped by the NIC: no descriptor */
+	uint64_t ierrors;   /* the device's own, plus truncated */
 	uint64_t rx_nombuf; /* dropped: mbuf pool empty */
+	uint64_t truncated; /* frames cut to the largest the port delivers */
 };
+
+#define PORT_MBUF_SIZE_MIN 256
+#define PORT_MBUF_SIZE_MAX 65407 /* + RTE_PKTMBUF_HEADROOM fits a uint16_t */
+
+/*
+ * Bytes of frame data per mbuf (default 2048), for every port started
+ * afterwards and for net_af_packet devices EAL creates. Call before
+ * port_eal_init(); a value out of [PORT_MBUF_SIZE_MIN, _MAX] is ignored.
+ * Main thread.
+ */
+void port_set_mbuf_size(uint32_t bytes);
 
 /*
  * Initialise EAL. Returns 0, or -errno with the reason in err. Once only

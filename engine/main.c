@@ -2,7 +2,10 @@
  * main.c: darter's command line, and the order things start and stop in.
  *
  * Start: configuration -> capture (EAL, ports, flow tables, rings) ->
- * workers (threads with their loops) -> capture_run() on this thread.
+ * workers (their files, analyzers) -> live: control socket, metrics ->
+ * run-as: hand the log files over, drop root (privdrop.h) -> worker
+ * threads -> capture_run() on this thread. Nothing runs as root that
+ * processes traffic; what needs root is done before the drop.
  * Stop (end of file, SIGTERM or SIGINT): capture flushes every open flow
  * into the rings, the workers drain them and exit, then the final stats
  * event is written and capture releases DPDK. Nothing in flight is lost.
@@ -18,6 +21,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "capture.h"
 #include "config.h"
@@ -26,6 +30,8 @@
 #include "ops.h"
 #include "outputs.h"
 #include "pcapfile.h"
+#include "port.h"
+#include "privdrop.h"
 #include "score.h"
 #include "sink_file.h"
 #include "stats.h"
@@ -49,6 +55,8 @@ static struct {
 	struct worker **workers;
 	unsigned n_workers;
 	struct ops *ops; /* live mode: control socket, metrics, periodic stats */
+	int own;	 /* run-as: directories darter creates go to owner */
+	struct privdrop_target owner;
 } main_state;
 
 /* ------------------------------------------------------------ options */
@@ -287,11 +295,23 @@ main_outputs_conf(const struct config *c, struct outputs_conf *oc)
 
 /* ------------------------------------------------------------- set-up */
 
+/* mkdir path; one darter creates under run-as belongs to the run-as user. */
+static int
+main_mkdir(const char *path)
+{
+	if (mkdir(path, 0750) < 0)
+		return errno == EEXIST ? 0 : -errno;
+	if (main_state.own && chown(path, main_state.owner.uid, main_state.owner.gid) < 0)
+		return -errno;
+	return 0;
+}
+
 static int
 main_mkdirs(const char *dir)
 {
 	char path[PATH_MAX];
 	size_t n = strlen(dir);
+	int rc;
 
 	if (n == 0 || n >= sizeof(path))
 		return -ENAMETOOLONG;
@@ -300,13 +320,12 @@ main_mkdirs(const char *dir)
 		if (*p != '/')
 			continue;
 		*p = '\0';
-		if (mkdir(path, 0750) < 0 && errno != EEXIST)
-			return -errno;
+		rc = main_mkdir(path);
+		if (rc < 0)
+			return rc;
 		*p = '/';
 	}
-	if (mkdir(path, 0750) < 0 && errno != EEXIST)
-		return -errno;
-	return 0;
+	return main_mkdir(path);
 }
 
 /* Build the capture configuration; offline replays one file through net_pcap. */
@@ -420,9 +439,10 @@ main_worker_conf(const struct config *c, const struct score_conf *sc, struct mai
 	}
 }
 
+/* Create the workers (their files are opened here); none runs yet. */
 static int
-main_start_workers(const struct config *c, const struct score_conf *sc, struct handoff *h,
-		   struct main_paths *p)
+main_new_workers(const struct config *c, const struct score_conf *sc, struct handoff *h,
+		 struct main_paths *p)
 {
 	main_state.workers = calloc(c->n_workers, sizeof(*main_state.workers));
 	if (main_state.workers == NULL)
@@ -438,6 +458,12 @@ main_start_workers(const struct config *c, const struct score_conf *sc, struct h
 		}
 		main_state.n_workers = i + 1;
 	}
+	return 0;
+}
+
+static int
+main_start_workers(void)
+{
 	for (unsigned i = 0; i < main_state.n_workers; i++) {
 		int rc = worker_start(main_state.workers[i]);
 		if (rc < 0)
@@ -742,6 +768,165 @@ main_finish(const struct config *c, const char *eve_path, const char *outliers_p
 	main_summary(eve_path, outliers_path, counters, n);
 }
 
+/* --------------------------------------------------------- privileges */
+
+/*
+ * Analyzer scripts run with darter's rights: refuse any that another
+ * user could rewrite (privdrop_check_path). At start, in every mode;
+ * reloads check again in analyze.c.
+ */
+static int
+main_check_scripts(const struct config *c)
+{
+	char err[512];
+
+	for (unsigned i = 0; i < c->n_analyzer_scripts; i++) {
+		if (privdrop_check_path(c->analyzer_scripts[i], err, sizeof(err)) < 0) {
+			fprintf(stderr, "darter: analyzer %s refused: %s\n", c->analyzer_scripts[i],
+				err);
+			return -EPERM;
+		}
+	}
+	return 0;
+}
+
+/* run-as names resolved while still root: a typo fails before DPDK starts. */
+static int
+main_run_as(const struct config *c)
+{
+	char err[256];
+	int rc = privdrop_resolve(c->run_as_user, c->run_as_group, &main_state.owner, err,
+				  sizeof(err));
+
+	if (rc < 0) {
+		fprintf(stderr, "darter: configuration error: run-as: %s\n", err);
+		return rc;
+	}
+	if (geteuid() != 0 && geteuid() != main_state.owner.uid) {
+		fprintf(stderr, "darter: run-as %s: darter must start as root to drop to it\n",
+			c->run_as_user);
+		return -EPERM;
+	}
+	main_state.own = 1;
+	return 0;
+}
+
+/*
+ * The leaf of a directory darter writes in (log dir, socket dir) goes to
+ * the run-as user, so that files can be created there after the drop
+ * (log rotation, the socket's unlink at exit). Left alone: one another
+ * user owns, and shared ones (world-writable, sticky: /tmp) where the
+ * user may create its files anyway.
+ */
+static int
+main_give_dir(const char *dir, const struct privdrop_target *t)
+{
+	struct stat st;
+
+	if (stat(dir, &st) < 0)
+		return -errno;
+	if (!S_ISDIR(st.st_mode))
+		return -ENOTDIR;
+	if (st.st_uid != 0 || (st.st_mode & (S_IWOTH | S_ISVTX)) || strcmp(dir, "/") == 0)
+		return 0;
+	if (chown(dir, t->uid, t->gid) < 0)
+		return -errno;
+	LOG_NOTICE("main", "%s now belongs to %s:%s (run-as)", dir, t->user, t->group);
+	return 0;
+}
+
+/* One of darter's files, when it exists (made by root before the drop). */
+static int
+main_give_file(const char *path, const struct privdrop_target *t)
+{
+	struct stat st;
+
+	if (path == NULL || path[0] == '\0' || lstat(path, &st) < 0)
+		return 0;
+	if (st.st_uid == t->uid && st.st_gid == t->gid)
+		return 0;
+	return lchown(path, t->uid, t->gid) < 0 ? -errno : 0;
+}
+
+static int
+main_give_socket(const struct config *c, const struct privdrop_target *t)
+{
+	char dir[PATH_MAX];
+	char *slash;
+	int rc;
+
+	if (!c->control_enabled)
+		return 0;
+	snprintf(dir, sizeof(dir), "%s", c->control_socket);
+	slash = strrchr(dir, '/');
+	if (slash != NULL && slash != dir) {
+		*slash = '\0';
+		rc = main_give_dir(dir, t);
+		if (rc < 0)
+			LOG_WARN("main", "%s: %s: the socket will outlive darter", dir,
+				 strerror(-rc));
+	}
+	return main_give_file(c->control_socket, t); /* mode 0660: the group may connect */
+}
+
+/* Everything the workers and ops write after the drop. 0 or -errno (printed). */
+static int
+main_give_files(const struct config *c, const struct main_paths *p, const struct privdrop_target *t)
+{
+	char snap[PATH_MAX];
+	int rc = main_give_dir(p->dir, t);
+
+	if (rc == 0)
+		rc = main_give_file(p->eve, t);
+	if (rc == 0)
+		rc = main_give_file(p->outliers, t);
+	if (rc == 0)
+		rc = main_give_file(p->analyzers, t);
+	for (unsigned i = 0; rc == 0 && c->mad_snapshot && i < c->n_workers; i++) {
+		snprintf(snap, sizeof(snap), "%s/%s.%u", p->dir, c->mad_snapshot_file, i);
+		rc = main_give_file(snap, t);
+	}
+	if (rc == 0)
+		rc = main_give_socket(c, t);
+	if (rc < 0)
+		fprintf(stderr, "darter: run-as %s: cannot hand %s over: %s\n", t->user, p->dir,
+			strerror(-rc));
+	return rc;
+}
+
+/*
+ * Become the run-as user for good, after DPDK, the ports, the sockets
+ * and the workers' files are set up and before anything runs. Then
+ * check what the user can do that darter will need: write the log
+ * directory (SIGHUP reopens there). 0 or -errno with the reason printed.
+ */
+static int
+main_drop(const struct config *c, const struct main_paths *p)
+{
+	const struct privdrop_target *t = &main_state.owner;
+	char err[512];
+	int rc = main_give_files(c, p, t);
+
+	if (rc < 0)
+		return rc;
+	rc = privdrop_apply(t, err, sizeof(err));
+	if (rc < 0) {
+		fprintf(stderr, "darter: run-as %s:%s: %s\n", t->user, t->group, err);
+		return rc;
+	}
+	if (access(p->dir, W_OK | X_OK) < 0) {
+		rc = -errno;
+		fprintf(stderr,
+			"darter: run-as %s: log directory %s is not writable after the drop: %s "
+			"(each directory above it must be searchable by %s)\n",
+			t->user, p->dir, strerror(-rc), t->user);
+		return rc;
+	}
+	LOG_NOTICE("main", "running as %s:%s (uid %u, gid %u)", t->user, t->group, (unsigned)t->uid,
+		   (unsigned)t->gid);
+	return 0;
+}
+
 /* --------------------------------------------------------------- main */
 
 /* Free the joined workers; signal handlers see none from here on. */
@@ -804,19 +989,26 @@ main_run_capture(const struct config *c, const struct main_opts *o)
 			"in the configuration\n");
 		return 1;
 	}
+	if (!cc.offline && c->run_as_enabled && main_run_as(c) < 0)
+		return 1;
 	if (main_paths_init(c, o, &paths) < 0 || main_outputs_conf(c, &paths.outputs) < 0)
 		return 1;
 	paths.offline = cc.offline;
+	port_set_mbuf_size(c->mbuf_size);
 	main_state.cap = capture_new(&cc, err, sizeof(err));
 	if (main_state.cap == NULL) {
 		fprintf(stderr, "darter: capture: %s\n", err);
 		return 1;
 	}
 	main_signals();
-	rc = main_start_workers(c, &sc, capture_handoff(main_state.cap), &paths);
+	rc = main_new_workers(c, &sc, capture_handoff(main_state.cap), &paths);
 	if (rc == 0 && !cc.offline &&
 	    (main_state.ops = main_ops_start(c, paths.eve, start_us)) == NULL)
 		rc = -EADDRINUSE;
+	if (rc == 0 && main_state.own)
+		rc = main_drop(c, &paths);
+	if (rc == 0)
+		rc = main_start_workers();
 	if (rc == 0)
 		rc = capture_run(main_state.cap);
 	else
@@ -906,5 +1098,7 @@ main(int argc, char **argv)
 		fprintf(stderr, "darter: -r and -e exclude each other\n");
 		return 1;
 	}
+	if (main_check_scripts(&c) < 0)
+		return 1;
 	return o.eve_file != NULL ? main_run_eve(&c, &o) : main_run_capture(&c, &o);
 }

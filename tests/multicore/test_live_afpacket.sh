@@ -8,6 +8,13 @@
 # (a flow split over two lcores would give an extra record), the 2-lcore run
 # must have used both lcores, and every packet sent must be accounted.
 #
+# No fixed sleeps: on a loaded machine darter may take seconds to start or
+# to drain, and a frame the af_packet ring had no room for is lost without
+# a counter. So tcpreplay starts once darter's first periodic stats event
+# is written (capture is polling), each kernel ring holds more frames than
+# the whole replay, and SIGTERM comes once a stats event has counted every
+# packet sent (or after a minute: the checks below then say what is missing).
+#
 # Usage: test_live_afpacket.sh DARTER_BIN PCAP_DIR WORKDIR   (prints TAP)
 # Needs root (netns, veth) and tcpreplay; skips otherwise.
 set -u
@@ -21,6 +28,8 @@ ns=darter-mc-$$
 pps=${DARTER_LIVE_PPS:-4000}
 pcaps=("$pcap_dir/synscan.pcap" "$pcap_dir/teams.pcap" "$pcap_dir/reddit.pcap"
 	"$pcap_dir/webex.pcap" "$pcap_dir/quic.pcap")
+frames=8192 # per qpair, more than the replay's 7113 packets
+wait_s=60
 pid=
 
 cleanup() {
@@ -43,22 +52,37 @@ ip -n "$ns" link set va up
 ip -n "$ns" link set vb up
 mkdir -p "$work"
 
+# The newest periodic stats event's capture.packets in DIR/eve.json ("" before the first).
+captured() {
+	jq -r 'select(.event_type == "stats") | .stats.capture.packets' "$1/eve.json" 2>/dev/null |
+		tail -n 1
+}
+
 # live CPUS QPAIRS DIR: capture while tcpreplay sends; 0 when darter ended well
 live() {
-	local cpus=$1 qpairs=$2 dir=$3
+	local cpus=$1 qpairs=$2 dir=$3 seen= sent= t0
 	rm -rf "$dir"
 	mkdir -p "$dir"
 	ip netns exec "$ns" "$darter" -l "$dir" --set "capture.cpus=$cpus" --set control.enabled=no --set metrics.enabled=no \
-		--set "capture.ports=[\"net_af_packet0,iface=vb,qpairs=$qpairs\"]" \
-		--set logging.level=info >"$dir.stdout" 2>"$dir.stderr" &
+		--set "capture.ports=[\"net_af_packet0,iface=vb,qpairs=$qpairs,framecnt=$frames\"]" \
+		--set outputs.eve.stats-interval=1 --set logging.level=info >"$dir.stdout" 2>"$dir.stderr" &
 	pid=$!
-	for _ in $(seq 100); do
-		grep -q "rx queue" "$dir.stderr" && break
+	t0=$SECONDS
+	while [ -z "$(captured "$dir")" ] && [ $((SECONDS - t0)) -lt $wait_s ]; do
+		kill -0 "$pid" 2>/dev/null || break
 		sleep 0.1
 	done
-	sleep 0.5
+	echo "# $dir: darter polling after $((SECONDS - t0)) s"
 	ip netns exec "$ns" tcpreplay -q -i va --pps="$pps" "${pcaps[@]}" >"$dir.tcpreplay" 2>&1
-	sleep 1
+	sent=$(sed -n 's/.*Actual: \([0-9]*\) packets.*/\1/p' "$dir.tcpreplay" | head -n 1)
+	t0=$SECONDS
+	while [ $((SECONDS - t0)) -lt $wait_s ]; do
+		seen=$(captured "$dir")
+		[ -n "$sent" ] && [ -n "$seen" ] && [ "$seen" -ge "$sent" ] && break
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	echo "# $dir: tcpreplay sent ${sent:-?}, darter captured ${seen:-?} after $((SECONDS - t0)) s"
 	kill -TERM "$pid"
 	wait "$pid"
 	local rc=$?
@@ -99,7 +123,8 @@ n=3
 for run in live1 live2; do
 	n=$((n + 1))
 	sent=$(sed -n 's/.*Actual: \([0-9]*\) packets.*/\1/p' "$work/$run.tcpreplay" | head -n 1)
-	got=$(jq -r 'select(.event_type == "stats") | .stats.decoder.pkts' "$work/$run/eve.json")
+	got=$(jq -r 'select(.event_type == "stats") | .stats.decoder.pkts' "$work/$run/eve.json" |
+		tail -n 1) # the final stats event, written after the drain
 	if [ -n "$sent" ] && [ "$sent" = "$got" ]; then
 		echo "ok $n - $run: every packet sent was decoded ($got)"
 	else
