@@ -797,6 +797,7 @@ capture_stats_get(struct capture *c, struct capture_stats *st)
 		st->port.imissed += ps.imissed;
 		st->port.ierrors += ps.ierrors;
 		st->port.rx_nombuf += ps.rx_nombuf;
+		st->port.truncated += ps.truncated;
 	}
 }
 

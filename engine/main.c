@@ -485,6 +485,7 @@ main_on_signal(int sig)
 	if (sig == SIGHUP) {
 		for (unsigned i = 0; i < main_state.n_workers; i++)
 			worker_reopen(main_state.workers[i]);
+		ops_reopen(main_state.ops);
 		return;
 	}
 	if (main_state.cap != NULL)
@@ -531,6 +532,7 @@ main_sum_score(struct score_stats *sum, const struct score_stats *s)
 	sum->redis_fallbacks += s->redis_fallbacks;
 	sum->redis_pending += s->redis_pending;
 	sum->redis_errors += s->redis_errors;
+	sum->redis_batches += s->redis_batches;
 }
 
 static void

@@ -35,6 +35,7 @@ struct ops {
 	struct ops_hooks hooks;
 	uv_loop_t loop;
 	uv_async_t stop;
+	uv_async_t reopen; /* SIGHUP: reopen the stats file (ops_reopen) */
 	uv_timer_t stats;
 	struct control *control;
 	struct metrics_http *metrics;
@@ -115,14 +116,21 @@ ops_cmd_reload(struct control_req *req, void *arg)
 	control_reply_ok(req, msg[0] ? msg : "done");
 }
 
+/* The periodic stats go to eve.json too: follow it when it is rotated. */
+static void
+ops_reopen_stats(struct ops *o)
+{
+	if (o->stats_sink != NULL && sink_file_reopen(o->stats_sink) < 0)
+		LOG_WARN("ops", "%s: cannot reopen: %s", o->stats_path, strerror(errno));
+}
+
 static void
 ops_cmd_reopen(struct control_req *req, void *arg)
 {
 	struct ops *o = arg;
 
 	o->hooks.reopen(o->hooks.arg);
-	if (o->stats_sink != NULL && sink_file_reopen(o->stats_sink) < 0)
-		LOG_WARN("ops", "%s: cannot reopen: %s", o->stats_path, strerror(errno));
+	ops_reopen_stats(o);
 	control_reply_ok(req, "done");
 }
 
@@ -212,6 +220,12 @@ ops_metrics_collect(void *arg, struct eve_counter *out, size_t cap)
 /* ---------------------------------------------------------- lifetime */
 
 static void
+ops_on_reopen(uv_async_t *a)
+{
+	ops_reopen_stats(a->data);
+}
+
+static void
 ops_on_stop(uv_async_t *a)
 {
 	struct ops *o = a->data;
@@ -221,6 +235,7 @@ ops_on_stop(uv_async_t *a)
 	if (o->metrics != NULL)
 		metrics_http_close(o->metrics, NULL, NULL);
 	uv_close((uv_handle_t *)&o->stats, NULL);
+	uv_close((uv_handle_t *)&o->reopen, NULL);
 	uv_close((uv_handle_t *)&o->stop, NULL);
 }
 
@@ -316,6 +331,8 @@ ops_start(const struct ops_conf *conf, const struct ops_hooks *hooks, char *err,
 	o->stats_path = ops_strdup(conf->stats_path);
 	uv_async_init(&o->loop, &o->stop, ops_on_stop);
 	o->stop.data = o;
+	uv_async_init(&o->loop, &o->reopen, ops_on_reopen);
+	o->reopen.data = o;
 	if (ops_stats_start(o, err, errlen) < 0 || ops_servers(o, err, errlen) < 0)
 		goto fail;
 	if (pthread_create(&o->thread, NULL, ops_main, o) != 0) {
@@ -336,6 +353,13 @@ uint16_t
 ops_metrics_port(const struct ops *o)
 {
 	return o != NULL && o->metrics != NULL ? metrics_http_port(o->metrics) : 0;
+}
+
+void
+ops_reopen(struct ops *o)
+{
+	if (o != NULL && o->started)
+		uv_async_send(&o->reopen);
 }
 
 void

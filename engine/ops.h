@@ -66,4 +66,10 @@ uint16_t ops_metrics_port(const struct ops *o);
 /* Close the servers, join the thread, free. NULL is fine. */
 void ops_stop(struct ops *o);
 
+/*
+ * Reopen the stats file on the ops thread, as reopen-log-files does.
+ * Async-signal-safe (uv_async_send): main's SIGHUP handler calls it.
+ */
+void ops_reopen(struct ops *o);
+
 #endif

@@ -33,7 +33,7 @@ try:
 except urllib.error.HTTPError as e:
     print(e.code)' "$@"; }
 
-echo "1..16"
+echo "1..17"
 "$darter" -r "$pcap" -l "$work/offline" >/dev/null 2>&1
 want_pkts=$(tail -n 1 "$work/offline/eve.json" | jq .stats.decoder.pkts)
 
@@ -82,6 +82,11 @@ mv "$work/live/eve.json" "$work/live/eve.json.1"
 c reopen-log-files >/dev/null
 sleep 1.5
 expect "reopen-log-files: a new eve.json after rotation" test -s "$work/live/eve.json"
+mv "$work/live/eve.json" "$work/live/eve.json.2"
+kill -HUP "$pid"
+sleep 2.5
+expect "SIGHUP: the periodic stats follow into the new eve.json" \
+	bash -c "[ \$(grep -c '\"event_type\":\"stats\"' $work/live/eve.json) -ge 1 ]"
 kill -USR2 "$pid"
 sleep 0.3
 expect "SIGUSR2 does not kill darter" kill -0 "$pid"
@@ -93,6 +98,6 @@ pid=
 expect "shutdown: OK, darter exits 0" bash -c "[ $rc_ctl = 0 ] && [ $rc = 0 ]"
 flows() { cat "$@" | jq -c 'select(.event_type == "flow") | [.src_ip, .src_port, .dest_ip, .dest_port, .proto, .flow.pkts_toserver, .flow.pkts_toclient, .flow.bytes_toserver, .flow.bytes_toclient]' | sort; }
 expect "shutdown drains: the same flows as the offline replay" \
-	diff <(flows "$work/live/eve.json.1" "$work/live/eve.json") <(flows "$work/offline/eve.json")
+	diff <(flows "$work/live/eve.json.1" "$work/live/eve.json.2" "$work/live/eve.json") <(flows "$work/offline/eve.json")
 expect "the socket file is removed at exit" test ! -e "$sock"
 exit $((fails > 0))
