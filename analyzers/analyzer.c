@@ -14,21 +14,40 @@
  * that raises "cpu limit exceeded" at the next bytecode the interpreter
  * runs, also inside the script's own pcalls, until the call ends. Compiled
  * traces never run hooks, so if the call is still running a grace period
- * later (phase 2), the handler siglongjmps out of the VM and the state is
- * abandoned: its memory is freed block by block from the allocator's list
- * (lua_close would run on a state stopped mid-trace), and the analyzer is
- * rebuilt from its script text. The jump never leaves our own C code
- * half done: the allocator and the darter.* functions raise tl_in_c, and
- * the handler then waits for the next tick. What leaks per abandoned state
- * is its JIT machine code (mmap'd by LuaJIT, at most its maxmcode).
+ * later (phase 2) and the interrupted PC lies in code the VM owns (JIT
+ * machine code or LuaJIT's own C: watchdog_pc_in_vm), the handler
+ * siglongjmps out of the VM and the state is abandoned: its memory is freed block by block from the
+ * allocator's list (lua_close would run on a state stopped mid-trace), and the analyzer is rebuilt
+ * from its script text. The jump never leaves our own C code half done: the allocator and the
+ * darter.* functions raise tl_in_c, any other C (libgcc's unwinder and __register_frame, whose
+ * mutex a jump would leave locked; libc; LuaJIT's C) fails the PC test, and the handler then waits
+ * for the next tick. What leaks per abandoned state is its JIT machine code (mmap'd by LuaJIT, at
+ * most its maxmcode).
  *
  * C never makes an unprotected Lua call that may allocate: building runs in
  * lua_cpcall, events push only values that need no memory.
  *
- * Not here: Redis, EVE decoding (on_eve gets the JSON text), file watching.
+ * Redis. Each analyzer owns one rconn (engine/rconn.h) on conf.loop, made
+ * on the first command. darter.redis sends with a C function that returns
+ * a sequence number and waits with another that yields the coroutine when
+ * the reply is not there yet (lua_yield from C; LuaJIT yields across
+ * pcall too). rconn completes commands in the order sent, so a FIFO of
+ * (state generation, sequence) tags pairs each callback with its command,
+ * and "reply n is in" is done_seq >= n. The callback converts the reply in
+ * lua_cpcall into a table of the state (seq -> value) and resumes the
+ * coroutine when the reply it waits for is in. Replies for a state that
+ * was rebuilt meanwhile are dropped by generation. While a coroutine is
+ * suspended, events wait in a bounded FIFO of copies (records by value,
+ * EVE text in one malloc'd block) and run in order when it finishes: one
+ * analyzer never sees its events out of order or two at a time. The
+ * holder of the rconn outlives the analyzer until rconn_close() has
+ * completed every pending command.
+ *
+ * Not here: EVE decoding (on_eve gets the JSON text), file watching.
  */
 #include "analyzer.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <math.h>
 #include <setjmp.h>
@@ -44,6 +63,8 @@
 #include "flow_record.h"
 #include "log.h"
 #include "mad.h"
+#include "model.h"
+#include "rconn.h"
 #include "watchdog.h"
 
 #ifndef DARTER_LUA_DIR
@@ -59,6 +80,10 @@
 #define AN_LOG_FREE	100 /* print lines per analyzer before sampling */
 #define AN_EVE_TYPES	16  /* wants.eve entries kept */
 #define AN_EVE_TYPE_LEN 32
+#define AN_REDIS_ARGS	64 /* arguments of one command */
+#define AN_REPLY_DEPTH	8  /* nested arrays in a reply */
+#define AN_MODEL_MT	"darter.model"
+#define AN_MODELS_MAX	64 /* models per state */
 
 /* ------------------------------------------------------------------ */
 /* Types                                                               */
@@ -74,13 +99,56 @@ struct an_arena {
 	size_t used, max, peak;
 };
 
+/* What the coroutine runs. */
+enum an_kind { AN_EV_LOAD, AN_EV_SETUP, AN_EV_FLOW, AN_EV_EVE, AN_EV_TICK, AN_EV_TEARDOWN };
+
 struct an_vm {
 	lua_State *L;
 	lua_State *co; /* where script code runs */
 	const struct flow_record **slot;
 	int co_ref, host_ref, env_ref;
 	int flow_ref, eve_ref, tick_ref, setup_ref, teardown_ref;
+	int replies_ref, errors_ref; /* seq -> reply value, seq -> error text */
 	struct an_arena mem;
+	uint64_t gen;	   /* tells replies for this state from older ones */
+	enum an_kind kind; /* of the call in progress or suspended */
+	bool suspended;	   /* the coroutine waits for reply wait_seq */
+	bool in_sync;	   /* inside the caller's analyzer_* call: annotate allowed */
+	uint64_t sent_seq, done_seq, wait_seq;
+	struct flow_record cur;		     /* the suspended or queued event's record */
+	struct model *models[AN_MODELS_MAX]; /* freed with the state, even abandoned */
+};
+
+/* One event, given by the caller or taken from the queue. */
+struct an_ev {
+	enum an_kind kind;
+	const struct flow_record *rec;
+	const char *type, *json;
+	size_t tlen, jlen;
+	uint64_t now_us;
+};
+
+struct an_qev {
+	struct an_ev ev;
+	struct flow_record rec;
+	char *text; /* EVE: type, NUL, json, NUL */
+};
+
+struct an_queue {
+	struct an_qev *ev;
+	uint32_t head, n, cap;
+};
+
+/* The Redis client of one analyzer; freed when its close has completed. */
+struct an_tag {
+	uint64_t gen, seq;
+};
+
+struct an_redis {
+	struct rconn *c;
+	struct analyzer *a; /* NULL once the analyzer is gone */
+	uint32_t head, n;
+	struct an_tag ring[ANALYZER_REDIS_WINDOW];
 };
 
 struct analyzer {
@@ -98,6 +166,12 @@ struct analyzer {
 	uint64_t prints;
 	char *json; /* ANALYZER_JSON_MAX bytes for emit/annotate */
 	char err[256];
+	char *redis_host, *df_output, *df_analyzer;
+	struct an_redis *redis; /* made on the first command */
+	struct an_queue q;
+	uint64_t gen_next;
+	int setup_rc;  /* 0, -EINPROGRESS, -EAGAIN (not run yet), or how setup failed */
+	bool off_loop; /* built by analyzer_reload_prepare() away from conf.loop */
 };
 
 /* The call in progress on this thread, for the signal handler. */
@@ -106,6 +180,7 @@ struct an_call {
 	uint64_t seq;
 	struct watchdog_slot *wd;
 	volatile sig_atomic_t timed_out;
+	volatile sig_atomic_t deferred; /* phase 2 signals outside JIT code */
 	sigjmp_buf jb;
 };
 
@@ -223,16 +298,28 @@ an_hook(lua_State *L, lua_Debug *ar)
 	luaL_error(L, AN_TIMEOUT_MSG);
 }
 
+/*
+ * Phase 2 jumps out only from code the VM owns: JIT machine code or
+ * LuaJIT's own C (a long string.find, say), which hold no lock of the
+ * process. Anywhere else (libgcc's unwinder or frame registration, libc,
+ * ours) a lock may be held that the jump would leave locked for good
+ * (docs/faults.md, bug 2): there it only counts a deferral; the watchdog
+ * signals again next tick, and the hook stops the call if it reaches the
+ * interpreter first.
+ */
 static void
 an_on_signal(int sig, siginfo_t *si, void *uc)
 {
 	struct an_call *c = tl_call;
 	int saved = errno;
 
-	(void)sig, (void)si, (void)uc;
+	(void)sig, (void)si;
 	if (c && __atomic_load_n(&c->wd->fire_seq, __ATOMIC_ACQUIRE) == c->seq) {
-		if (__atomic_load_n(&c->wd->phase, __ATOMIC_RELAXED) >= 2 && tl_in_c == 0)
-			siglongjmp(c->jb, 1);
+		if (__atomic_load_n(&c->wd->phase, __ATOMIC_RELAXED) >= 2) {
+			if (tl_in_c == 0 && watchdog_pc_in_vm(watchdog_pc_of(uc)))
+				siglongjmp(c->jb, 1);
+			c->deferred++;
+		}
 		c->timed_out = 1;
 		lua_sethook(c->L, an_hook, LUA_MASKCOUNT, 1);
 	}
@@ -251,6 +338,8 @@ an_sig_install(void)
 	sa.sa_sigaction = an_on_signal;
 	sa.sa_flags = SA_SIGINFO | SA_RESTART;
 	sigemptyset(&sa.sa_mask);
+	if (watchdog_set_vm_code((uintptr_t)&lua_resume) != 0)
+		LOG_WARN(AN_TAG, "LuaJIT's code not found: only JIT code can be stopped by force");
 	an_sig_rc = sigaction(WATCHDOG_SIGNAL, &sa, NULL) == 0 ? 0 : -errno;
 }
 
@@ -513,6 +602,13 @@ an_api_annotate(lua_State *L)
 
 	luaL_checkany(L, 2);
 	lua_settop(L, 2);
+	if (!a->vm || !a->vm->in_sync) {
+		a->st.late_annotations++;
+		lua_pushboolean(L, 0);
+		lua_pushstring(L,
+			       "darter: the event has gone on (annotate before waiting on Redis)");
+		return 2;
+	}
 	if (!lua_checkstack(L, 2 * AN_JSON_DEPTH + 8))
 		return luaL_error(L, "darter.annotate: out of stack");
 	an_enter_c();
@@ -705,6 +801,384 @@ an_mad_register(lua_State *L)
 	lua_pop(L, 1);
 }
 
+/* ---- darter.redis: send, wait, and the reply callback ---- */
+
+static void an_continue(struct analyzer *a);
+static void an_redis_cb(struct rconn *c, enum rconn_result res, const struct rconn_reply *reply,
+			void *arg);
+
+static void
+an_redis_closed(void *arg)
+{
+	free(arg);
+}
+
+/* The analyzer's client, made on first use on conf.loop; NULL without a loop. */
+static struct an_redis *
+an_redis_get(struct analyzer *a)
+{
+	struct rconn_conf rc = {
+		.host = a->redis_host,
+		.port = a->conf.redis_port ? a->conf.redis_port : 6379,
+		.timeout_ms = a->conf.redis_timeout_ms,
+		.backoff_min_ms = 100,
+		.backoff_max_ms = 5000,
+		.max_pending = ANALYZER_REDIS_WINDOW,
+	};
+	struct an_redis *r;
+
+	if (a->redis || !a->conf.loop)
+		return a->redis;
+	r = calloc(1, sizeof(*r));
+	if (!r)
+		return NULL;
+	r->c = rconn_new(a->conf.loop, &rc);
+	if (!r->c) {
+		free(r);
+		return NULL;
+	}
+	r->a = a;
+	a->redis = r;
+	return r;
+}
+
+/* The analyzer is going: its client closes, late replies find r->a NULL. */
+static void
+an_redis_release(struct analyzer *a)
+{
+	struct an_redis *r = a->redis;
+
+	if (!r)
+		return;
+	a->redis = NULL;
+	r->a = NULL;
+	rconn_close(r->c, an_redis_closed, r);
+}
+
+static const char *
+an_redis_errstr(int rc)
+{
+	switch (rc) {
+	case -ENOTCONN:
+		return "darter.redis: not connected";
+	case -EAGAIN:
+		return "darter.redis: too many commands in flight";
+	case -ENOTSUP:
+		return "darter.redis: command not supported (pub/sub, MONITOR)";
+	case -ESHUTDOWN:
+		return "darter.redis: closing";
+	default:
+		return "darter.redis: cannot send";
+	}
+}
+
+/* send(cmd, args...) -> seq | nil, reason. Arguments: strings or numbers. */
+static int
+an_api_redis_send(lua_State *L)
+{
+	struct analyzer *a = an_self(L);
+	struct an_vm *vm = a->vm;
+	const char *argv[AN_REDIS_ARGS];
+	size_t lens[AN_REDIS_ARGS];
+	int argc = lua_gettop(L), rc;
+	struct an_redis *r;
+
+	if (argc < 1 || argc > AN_REDIS_ARGS)
+		return luaL_error(L, "darter.redis: 1..%d arguments", AN_REDIS_ARGS);
+	for (int i = 0; i < argc; i++) {
+		int t = lua_type(L, i + 1);
+		if (t != LUA_TSTRING && t != LUA_TNUMBER)
+			return luaL_error(L, "darter.redis: argument %d is a %s, not a string",
+					  i + 1, lua_typename(L, t));
+		argv[i] = lua_tolstring(L, i + 1, &lens[i]);
+	}
+	if (a->off_loop) { /* the connection belongs to the loop's thread */
+		lua_pushnil(L);
+		lua_pushstring(L,
+			       "darter.redis: not while the script loads (call it from setup())");
+		return 2;
+	}
+	r = an_redis_get(a);
+	if (!r) {
+		lua_pushnil(L);
+		lua_pushstring(L, a->conf.loop ? "darter.redis: out of memory"
+					       : "darter.redis: no redis configured");
+		return 2;
+	}
+	an_enter_c();
+	rc = r->n < ANALYZER_REDIS_WINDOW ? rconn_command(r->c, an_redis_cb, r, argc, argv, lens)
+					  : -EAGAIN;
+	if (rc == 0) {
+		r->ring[(r->head + r->n) % ANALYZER_REDIS_WINDOW] =
+			(struct an_tag){vm->gen, ++vm->sent_seq};
+		r->n++;
+		a->st.redis_commands++;
+	} else {
+		a->st.redis_errors++;
+	}
+	an_leave_c();
+	if (rc) {
+		lua_pushnil(L);
+		lua_pushstring(L, an_redis_errstr(rc));
+		return 2;
+	}
+	lua_pushnumber(L, (double)vm->sent_seq);
+	return 1;
+}
+
+/* wait(seq) -> true once reply seq is in; suspends the coroutine until then. */
+static int
+an_api_redis_wait(lua_State *L)
+{
+	struct analyzer *a = an_self(L);
+	struct an_vm *vm = a->vm;
+	double seq = luaL_checknumber(L, 1);
+
+	if (seq <= (double)vm->done_seq) {
+		lua_pushboolean(L, 1);
+		return 1;
+	}
+	if (seq > (double)vm->sent_seq || seq < 1)
+		return luaL_error(L, "darter.redis: no such command");
+	if (L != vm->co)
+		return luaL_error(L, "darter.redis: cannot wait inside a script's own coroutine");
+	if (vm->kind == AN_EV_LOAD || vm->kind == AN_EV_TEARDOWN)
+		return luaL_error(L, "darter.redis: cannot wait for a reply while loading or in "
+				     "teardown");
+	vm->wait_seq = (uint64_t)seq;
+	vm->suspended = true;
+	a->st.suspends++;
+	return lua_yield(L, 0);
+}
+
+struct an_store {
+	struct an_vm *vm;
+	uint64_t seq;
+	enum rconn_result res;
+	const struct rconn_reply *reply;
+};
+
+/* Push reply r as Redis' own Lua scripting does: nil is false, status {ok=}, error {err=}. */
+static void
+an_push_reply(lua_State *L, const struct rconn_reply *r, int depth)
+{
+	struct rconn_reply e;
+
+	luaL_checkstack(L, 4, "darter.redis: reply too deep");
+	switch (r->type) {
+	case RCONN_TYPE_STRING:
+		lua_pushlstring(L, r->str, r->len);
+		break;
+	case RCONN_TYPE_INTEGER:
+		lua_pushnumber(L, (double)r->integer);
+		break;
+	case RCONN_TYPE_NIL:
+		lua_pushboolean(L, 0);
+		break;
+	case RCONN_TYPE_STATUS:
+	case RCONN_TYPE_ERROR:
+		lua_createtable(L, 0, 1);
+		lua_pushlstring(L, r->str, r->len);
+		lua_setfield(L, -2, r->type == RCONN_TYPE_STATUS ? "ok" : "err");
+		break;
+	case RCONN_TYPE_ARRAY:
+		if (depth >= AN_REPLY_DEPTH)
+			luaL_error(L, "darter.redis: reply nested too deep");
+		lua_createtable(L, r->elements < 1u << 20 ? (int)r->elements : 0, 0);
+		for (size_t i = 0; i < r->elements; i++) {
+			if (rconn_reply_element(r, i, &e) != 0)
+				break;
+			an_push_reply(L, &e, depth + 1);
+			lua_rawseti(L, -2, (int)i + 1);
+		}
+		break;
+	}
+}
+
+/* Protected: the reply (or why there is none) into the state's tables. */
+static int
+an_store_cb(lua_State *L)
+{
+	struct an_store *s = lua_touserdata(L, 1);
+	const struct rconn_reply *r = s->reply;
+
+	if (r && r->type == RCONN_TYPE_ERROR) {
+		lua_rawgeti(L, LUA_REGISTRYINDEX, s->vm->errors_ref);
+		lua_pushlstring(L, r->str, r->len);
+	} else if (r) {
+		lua_rawgeti(L, LUA_REGISTRYINDEX, s->vm->replies_ref);
+		an_push_reply(L, r, 0);
+	} else {
+		lua_rawgeti(L, LUA_REGISTRYINDEX, s->vm->errors_ref);
+		lua_pushfstring(L, "darter.redis: %s", rconn_result_name(s->res));
+	}
+	lua_rawseti(L, -2, (int)s->seq);
+	return 0;
+}
+
+static void
+an_redis_cb(struct rconn *c, enum rconn_result res, const struct rconn_reply *reply, void *arg)
+{
+	struct an_redis *r = arg;
+	struct an_tag t = r->ring[r->head];
+	struct analyzer *a = r->a;
+	struct an_vm *vm;
+	struct an_store s;
+
+	(void)c;
+	assert(r->n > 0);
+	r->head = (r->head + 1) % ANALYZER_REDIS_WINDOW;
+	r->n--;
+	if (!a)
+		return;
+	if (!reply)
+		a->st.redis_errors++;
+	vm = a->vm;
+	if (!vm || vm->gen != t.gen)
+		return; /* the state that asked is gone */
+	s = (struct an_store){vm, t.seq, res, reply};
+	if (lua_cpcall(vm->L, an_store_cb, &s) != 0)
+		lua_pop(vm->L, 1); /* no memory: the script sees nil */
+	vm->done_seq = t.seq;
+	if (vm->suspended && vm->done_seq >= vm->wait_seq)
+		an_continue(a);
+}
+
+/* ---- darter.model ---- */
+
+struct an_model_ud {
+	struct model *m;
+	struct an_vm *vm;
+	int slot;
+};
+
+static int
+an_model_gc(lua_State *L)
+{
+	struct an_model_ud *u = luaL_checkudata(L, 1, AN_MODEL_MT);
+
+	if (u->m) {
+		u->vm->models[u->slot] = NULL;
+		model_free(u->m);
+		u->m = NULL;
+	}
+	return 0;
+}
+
+/* darter.model.load(path) -> model | nil, reason. A relative path is the script's directory's. */
+static int
+an_api_model_load(lua_State *L)
+{
+	struct analyzer *a = an_self(L);
+	const char *p = luaL_checkstring(L, 1);
+	const char *slash = strrchr(a->path, '/');
+	char path[4096], err[256];
+	struct an_model_ud *u;
+	int slot = -1;
+
+	for (int i = 0; i < AN_MODELS_MAX && slot < 0; i++)
+		if (!a->vm->models[i])
+			slot = i;
+	if (slot < 0)
+		return luaL_error(L, "darter.model: more than %d models", AN_MODELS_MAX);
+	if (p[0] != '/' && slash)
+		snprintf(path, sizeof(path), "%.*s/%s", (int)(slash - a->path), a->path, p);
+	else
+		snprintf(path, sizeof(path), "%s", p);
+	u = lua_newuserdata(L, sizeof(*u));
+	u->m = NULL;
+	luaL_getmetatable(L, AN_MODEL_MT);
+	lua_setmetatable(L, -2);
+	an_enter_c();
+	u->m = model_load(path, err, sizeof(err));
+	an_leave_c();
+	if (!u->m) {
+		lua_pushnil(L);
+		lua_pushfstring(L, "darter.model: %s", err);
+		return 2;
+	}
+	u->vm = a->vm;
+	u->slot = slot;
+	a->vm->models[slot] = u->m;
+	return 1;
+}
+
+/*
+ * m:predict(features) -> number. features: a table by name (missing: 0),
+ * or a list in the model's order.
+ */
+static int
+an_model_predict(lua_State *L)
+{
+	struct an_model_ud *u = luaL_checkudata(L, 1, AN_MODEL_MT);
+	double x[MODEL_FEATURES_MAX];
+	size_t n;
+	bool list;
+
+	luaL_checktype(L, 2, LUA_TTABLE);
+	if (!u->m)
+		return luaL_error(L, "darter.model: freed");
+	n = model_features(u->m);
+	lua_rawgeti(L, 2, 1);
+	list = lua_type(L, -1) == LUA_TNUMBER;
+	lua_pop(L, 1);
+	for (size_t i = 0; i < n; i++) {
+		if (list)
+			lua_rawgeti(L, 2, (int)i + 1);
+		else
+			lua_getfield(L, 2, model_feature_name(u->m, i));
+		x[i] = lua_type(L, -1) == LUA_TNUMBER ? lua_tonumber(L, -1) : 0.0;
+		lua_pop(L, 1);
+	}
+	lua_pushnumber(L, model_predict(u->m, x));
+	return 1;
+}
+
+/* m:features() -> list of names; m:kind() */
+static int
+an_model_features(lua_State *L)
+{
+	struct an_model_ud *u = luaL_checkudata(L, 1, AN_MODEL_MT);
+	size_t n = u->m ? model_features(u->m) : 0;
+
+	lua_createtable(L, (int)n, 0);
+	for (size_t i = 0; i < n; i++) {
+		lua_pushstring(L, model_feature_name(u->m, i));
+		lua_rawseti(L, -2, (int)i + 1);
+	}
+	return 1;
+}
+
+static int
+an_model_kind(lua_State *L)
+{
+	struct an_model_ud *u = luaL_checkudata(L, 1, AN_MODEL_MT);
+
+	lua_pushstring(L, u->m ? model_kind(u->m) : "freed");
+	return 1;
+}
+
+static void
+an_model_register(lua_State *L)
+{
+	static const luaL_Reg methods[] = {
+		{"predict", an_model_predict},
+		{"features", an_model_features},
+		{"kind", an_model_kind},
+		{NULL, NULL},
+	};
+
+	luaL_newmetatable(L, AN_MODEL_MT);
+	lua_newtable(L);
+	luaL_register(L, NULL, methods);
+	lua_setfield(L, -2, "__index");
+	lua_pushcfunction(L, an_model_gc);
+	lua_setfield(L, -2, "__gc");
+	lua_pushboolean(L, 0);
+	lua_setfield(L, -2, "__metatable");
+	lua_pop(L, 1);
+}
+
 /* The darter table handed to H.sandbox. */
 static void
 an_push_api(lua_State *L, struct analyzer *a)
@@ -726,6 +1200,11 @@ an_push_api(lua_State *L, struct analyzer *a)
 	lua_pushcfunction(L, an_api_mad_new);
 	lua_setfield(L, -2, "new");
 	lua_setfield(L, -2, "mad");
+	lua_newtable(L);
+	lua_pushlightuserdata(L, a);
+	lua_pushcclosure(L, an_api_model_load, 1);
+	lua_setfield(L, -2, "load");
+	lua_setfield(L, -2, "model");
 	lua_pushstring(L, DARTER_VERSION);
 	lua_setfield(L, -2, "version");
 }
@@ -902,10 +1381,11 @@ an_build_cb(lua_State *L)
 	an_open(L, luaopen_math, LUA_MATHLIBNAME);
 	an_open(L, luaopen_bit, LUA_BITLIBNAME);
 	an_open(L, luaopen_os, LUA_OSLIBNAME);
-	an_open(L, luaopen_jit, LUA_JITLIBNAME); /* turns the JIT compiler on */
-	if (a->conf.allow_io)
+	an_open(L, luaopen_jit, LUA_JITLIBNAME);   /* turns the JIT compiler on */
+	if (a->conf.allow_io || a->conf.dragonfly) /* dragonfly: require reads beside the script */
 		an_open(L, luaopen_io, LUA_IOLIBNAME);
 	an_mad_register(L);
+	an_model_register(L);
 
 	snprintf(path, sizeof(path), "%s/darter/host.lua", a->lua_dir);
 	if (luaL_loadfile(L, path) != 0)
@@ -916,6 +1396,14 @@ an_build_cb(lua_State *L)
 	lua_newtable(L);
 	lua_pushboolean(L, a->conf.allow_io);
 	lua_setfield(L, -2, "allow_io");
+	lua_pushboolean(L, a->conf.dragonfly);
+	lua_setfield(L, -2, "dragonfly");
+	lua_pushstring(L, a->path);
+	lua_setfield(L, -2, "script_path");
+	lua_pushstring(L, a->conf.default_output);
+	lua_setfield(L, -2, "default_output");
+	lua_pushstring(L, a->conf.default_analyzer);
+	lua_setfield(L, -2, "default_analyzer");
 	lua_call(L, 3, 1); /* H */
 	lua_getfield(L, 1, "flow");
 	an_layout_compare(L);
@@ -928,6 +1416,19 @@ an_build_cb(lua_State *L)
 
 	lua_getfield(L, 1, "sandbox");
 	an_push_api(L, a);
+	lua_getfield(L, 1, "redis_api");
+	lua_pushlightuserdata(L, a);
+	lua_pushcclosure(L, an_api_redis_send, 1);
+	lua_pushlightuserdata(L, a);
+	lua_pushcclosure(L, an_api_redis_wait, 1);
+	lua_newtable(L);
+	lua_pushvalue(L, -1);
+	vm->replies_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+	lua_newtable(L);
+	lua_pushvalue(L, -1);
+	vm->errors_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+	lua_call(L, 4, 1);
+	lua_setfield(L, -2, "redis");
 	lua_call(L, 1, 1); /* env */
 	lua_pushvalue(L, -1);
 	vm->env_ref = luaL_ref(L, LUA_REGISTRYINDEX);
@@ -999,7 +1500,9 @@ an_vm_free(struct an_vm *vm, int abandoned)
 	if (abandoned)
 		an_arena_drop(&vm->mem);
 	else if (vm->L)
-		lua_close(vm->L);
+		lua_close(vm->L); /* __gc frees the models it still holds */
+	for (int i = 0; i < AN_MODELS_MAX; i++)
+		model_free(vm->models[i]);
 	free(vm);
 }
 
@@ -1028,9 +1531,11 @@ an_resume(struct analyzer *a, struct an_vm *vm, int nargs, const char *what)
 	c.L = vm->L;
 	c.wd = &a->wd;
 	c.timed_out = 0;
+	c.deferred = 0;
 	if (sigsetjmp(c.jb, 0)) {
 		sigset_t s;
 		tl_call = NULL;
+		a->st.kill_deferred += (uint64_t)c.deferred;
 		watchdog_leave(&a->wd);
 		sigemptyset(&s);
 		sigaddset(&s, WATCHDOG_SIGNAL);
@@ -1049,12 +1554,15 @@ an_resume(struct analyzer *a, struct an_vm *vm, int nargs, const char *what)
 	tl_call = NULL;
 	watchdog_leave(&a->wd);
 	*vm->slot = NULL;
+	a->st.kill_deferred += (uint64_t)c.deferred;
 	if (c.timed_out)
 		lua_sethook(vm->L, NULL, 0, 0);
 	if (rc == 0) {
 		lua_settop(co, 0);
 		return 0;
 	}
+	if (rc == LUA_YIELD && vm->suspended)
+		return -EINPROGRESS; /* darter.redis waits: the reply callback resumes */
 	if (rc == LUA_YIELD) {
 		lua_settop(co, 0);
 		lua_pushstring(co, "darter: yield outside an async call");
@@ -1091,6 +1599,8 @@ an_vm_build(struct analyzer *a)
 		return -ENOMEM;
 	}
 	a->vm = vm;
+	vm->gen = ++a->gen_next;
+	vm->kind = AN_EV_LOAD;
 	if (lua_cpcall(vm->L, an_build_cb, a) != 0) {
 		an_set_err(a, "load", vm->L);
 		rc = -EINVAL;
@@ -1101,11 +1611,17 @@ an_vm_build(struct analyzer *a)
 		an_set_err(a, "load", vm->L);
 		rc = -EINVAL;
 	}
+	if (rc == 0 && a->off_loop) { /* analyzer_reload_setup() runs it on the loop */
+		a->setup_rc = -EAGAIN;
+		return 0;
+	}
 	if (rc == 0 && vm->setup_ref != LUA_NOREF) {
+		vm->kind = AN_EV_SETUP;
 		lua_rawgeti(vm->co, LUA_REGISTRYINDEX, vm->setup_ref);
 		rc = an_resume(a, vm, 0, "setup");
 	}
-	if (rc == 0)
+	a->setup_rc = rc == -EINPROGRESS ? rc : 0;
+	if (rc == 0 || rc == -EINPROGRESS)
 		return 0;
 	if (rc == -ECANCELED) {
 		a->vm = NULL;
@@ -1147,19 +1663,16 @@ an_reset(struct analyzer *a, int abandoned)
 		LOG_ERR(AN_TAG, "%s: rebuild failed, analyzer disabled: %s", a->path, a->err);
 }
 
-/* The function and nargs arguments are on a->vm->co. */
+/* Count what an_resume returned for vm; rebuild the state if it must. */
 static int
-an_event(struct analyzer *a, int nargs, const char *what)
+an_account(struct analyzer *a, struct an_vm *vm, int rc)
 {
-	struct an_vm *vm = a->vm;
-	int rc;
-
-	a->st.calls++;
-	rc = an_resume(a, vm, nargs, what);
 	if (__builtin_expect(rc == 0, 1)) {
 		a->st.mem_used = vm->mem.used;
 		return 0;
 	}
+	if (rc == -EINPROGRESS)
+		return rc;
 	a->st.errors++;
 	an_warn(a);
 	if (rc == -ECANCELED) {
@@ -1183,19 +1696,192 @@ an_event(struct analyzer *a, int nargs, const char *what)
 	return rc;
 }
 
-int
-analyzer_flow(struct analyzer *a, const struct flow_record *rec)
+/* The function and nargs arguments are on a->vm->co. */
+static int
+an_event(struct analyzer *a, int nargs, const char *what)
 {
 	struct an_vm *vm = a->vm;
 
-	if (__builtin_expect(!vm || !(a->wants & ANALYZER_WANT_FLOW), 0)) {
-		if (!vm)
+	a->st.calls++;
+	return an_account(a, vm, an_resume(a, vm, nargs, what));
+}
+
+static const char *
+an_kind_name(enum an_kind k)
+{
+	static const char *const n[] = {"load", "setup", "on_flow", "on_eve", "tick", "teardown"};
+
+	return n[k];
+}
+
+/* Run one event now (the state is not suspended). sync: inside the caller's call. */
+static int
+an_dispatch(struct analyzer *a, const struct an_ev *ev, bool sync)
+{
+	struct an_vm *vm = a->vm;
+	int nargs = 0, rc;
+
+	vm->kind = ev->kind;
+	vm->in_sync = sync;
+	if (ev->kind == AN_EV_FLOW) {
+		*vm->slot = ev->rec;
+		lua_rawgeti(vm->co, LUA_REGISTRYINDEX, vm->flow_ref);
+	} else if (ev->kind == AN_EV_EVE) {
+		/* pointers, not strings: strings allocate, and only the call is protected */
+		lua_rawgeti(vm->co, LUA_REGISTRYINDEX, vm->eve_ref);
+		lua_pushlightuserdata(vm->co, (void *)ev->type);
+		lua_pushnumber(vm->co, (double)ev->tlen);
+		lua_pushlightuserdata(vm->co, (void *)ev->json);
+		lua_pushnumber(vm->co, (double)ev->jlen);
+		nargs = 4;
+	} else {
+		lua_rawgeti(vm->co, LUA_REGISTRYINDEX, vm->tick_ref);
+		lua_pushnumber(vm->co, (double)ev->now_us);
+		nargs = 1;
+	}
+	rc = an_event(a, nargs, an_kind_name(ev->kind));
+	if (a->vm == vm) {
+		vm->in_sync = false;
+		/* suspended: the record must outlive the caller's */
+		if (rc == -EINPROGRESS && ev->kind == AN_EV_FLOW && ev->rec != &vm->cur)
+			vm->cur = *ev->rec;
+	}
+	return rc;
+}
+
+/* A copy of ev waits behind the suspended event. */
+static int
+an_enqueue(struct analyzer *a, const struct an_ev *ev)
+{
+	struct an_queue *q = &a->q;
+	struct an_qev *e;
+
+	if (!q->ev)
+		q->ev = calloc(q->cap, sizeof(*q->ev));
+	if (!q->ev || q->n == q->cap) {
+		a->st.queue_drops++;
+		return -ENOBUFS;
+	}
+	e = &q->ev[(q->head + q->n) % q->cap];
+	e->ev = *ev;
+	e->text = NULL;
+	if (ev->kind == AN_EV_FLOW) {
+		e->rec = *ev->rec;
+		e->ev.rec = NULL;
+	} else if (ev->kind == AN_EV_EVE) {
+		e->text = malloc(ev->tlen + ev->jlen + 2);
+		if (!e->text) {
+			a->st.queue_drops++;
+			return -ENOBUFS;
+		}
+		memcpy(e->text, ev->type, ev->tlen);
+		e->text[ev->tlen] = '\0';
+		memcpy(e->text + ev->tlen + 1, ev->json, ev->jlen);
+		e->text[ev->tlen + 1 + ev->jlen] = '\0';
+		e->ev.type = e->text;
+		e->ev.json = e->text + ev->tlen + 1;
+	}
+	q->n++;
+	a->st.queued++;
+	return -EINPROGRESS;
+}
+
+/* Take the oldest queued event into *out (its text stays in *text, free it). */
+static void
+an_dequeue(struct analyzer *a, struct an_ev *out, char **text)
+{
+	struct an_qev *e = &a->q.ev[a->q.head];
+
+	*out = e->ev;
+	*text = e->text;
+	e->text = NULL;
+	if (out->kind == AN_EV_FLOW && a->vm) {
+		a->vm->cur = e->rec;
+		out->rec = &a->vm->cur;
+	}
+	a->q.head = (a->q.head + 1) % a->q.cap;
+	a->q.n--;
+}
+
+/* Run queued events in order until one suspends or none is left. */
+static void
+an_drain(struct analyzer *a)
+{
+	struct an_ev ev;
+	char *text;
+
+	while (a->q.n && a->vm && !a->vm->suspended) {
+		an_dequeue(a, &ev, &text);
+		an_dispatch(a, &ev, false);
+		free(text);
+	}
+	while (a->q.n && !a->vm) {
+		an_dequeue(a, &ev, &text);
+		free(text);
+		a->st.disabled++;
+	}
+}
+
+/* setup() finished after suspending: keep the state or disable the analyzer. */
+static void
+an_setup_done(struct analyzer *a, struct an_vm *vm, int rc)
+{
+	if (rc == -ECANCELED) {
+		a->vm = NULL; /* already freed */
+		rc = -ETIME;
+	} else if (rc != 0) {
+		a->vm = NULL;
+		an_vm_free(vm, 0);
+	}
+	a->setup_rc = rc;
+	if (rc)
+		LOG_ERR(AN_TAG, "%s: setup failed, analyzer disabled: %s", a->path, a->err);
+}
+
+/* The reply a suspended coroutine waits for is in: resume it, then the queue. */
+static void
+an_continue(struct analyzer *a)
+{
+	struct an_vm *vm = a->vm;
+	int rc;
+
+	vm->suspended = false;
+	if (vm->kind == AN_EV_SETUP) {
+		rc = an_resume(a, vm, 0, "setup");
+		if (rc == -EINPROGRESS)
+			return;
+		an_setup_done(a, vm, rc);
+	} else {
+		if (vm->kind == AN_EV_FLOW)
+			*vm->slot = &vm->cur;
+		rc = an_resume(a, vm, 0, an_kind_name(vm->kind));
+		if (rc == -EINPROGRESS)
+			return;
+		an_account(a, vm, rc);
+	}
+	an_drain(a);
+}
+
+/* Give ev to the analyzer now, or queue it behind a suspended event. */
+static int
+an_submit(struct analyzer *a, const struct an_ev *ev, unsigned want)
+{
+	if (__builtin_expect(!a->vm || !(a->wants & want), 0)) {
+		if (!a->vm)
 			a->st.disabled++;
 		return -ENOENT;
 	}
-	*vm->slot = rec;
-	lua_rawgeti(vm->co, LUA_REGISTRYINDEX, vm->flow_ref);
-	return an_event(a, 0, "on_flow");
+	if (a->vm->suspended)
+		return an_enqueue(a, ev);
+	return an_dispatch(a, ev, true);
+}
+
+int
+analyzer_flow(struct analyzer *a, const struct flow_record *rec)
+{
+	struct an_ev ev = {.kind = AN_EV_FLOW, .rec = rec};
+
+	return an_submit(a, &ev, ANALYZER_WANT_FLOW);
 }
 
 bool
@@ -1204,7 +1890,7 @@ analyzer_wants_eve(const struct analyzer *a, const char *type)
 	if (!(a->wants & ANALYZER_WANT_EVE))
 		return false;
 	for (unsigned i = 0; i < a->n_eve; i++)
-		if (strcmp(a->eve[i], type) == 0)
+		if (strcmp(a->eve[i], type) == 0 || strcmp(a->eve[i], "*") == 0)
 			return true;
 	return false;
 }
@@ -1212,35 +1898,18 @@ analyzer_wants_eve(const struct analyzer *a, const char *type)
 int
 analyzer_eve(struct analyzer *a, const char *type, const char *json, size_t len)
 {
-	struct an_vm *vm = a->vm;
+	struct an_ev ev = {
+		.kind = AN_EV_EVE, .type = type, .tlen = strlen(type), .json = json, .jlen = len};
 
-	if (!vm || !(a->wants & ANALYZER_WANT_EVE)) {
-		if (!vm)
-			a->st.disabled++;
-		return -ENOENT;
-	}
-	/* pointers, not strings: strings allocate, and only the call is protected */
-	lua_rawgeti(vm->co, LUA_REGISTRYINDEX, vm->eve_ref);
-	lua_pushlightuserdata(vm->co, (void *)type);
-	lua_pushnumber(vm->co, (double)strlen(type));
-	lua_pushlightuserdata(vm->co, (void *)json);
-	lua_pushnumber(vm->co, (double)len);
-	return an_event(a, 4, "on_eve");
+	return an_submit(a, &ev, ANALYZER_WANT_EVE);
 }
 
 int
 analyzer_tick(struct analyzer *a, uint64_t now_us)
 {
-	struct an_vm *vm = a->vm;
+	struct an_ev ev = {.kind = AN_EV_TICK, .now_us = now_us};
 
-	if (!vm || !(a->wants & ANALYZER_WANT_TICK)) {
-		if (!vm)
-			a->st.disabled++;
-		return -ENOENT;
-	}
-	lua_rawgeti(vm->co, LUA_REGISTRYINDEX, vm->tick_ref);
-	lua_pushnumber(vm->co, (double)now_us);
-	return an_event(a, 1, "tick");
+	return an_submit(a, &ev, ANALYZER_WANT_TICK);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1281,20 +1950,40 @@ an_conf_copy(struct analyzer *a, const struct analyzer_conf *conf)
 		a->conf.mem_max = AN_MEM_MIN;
 	if (!a->conf.cpu_ms)
 		a->conf.cpu_ms = ANALYZER_CPU_MS_DEFAULT;
+	if (!a->conf.redis_timeout_ms)
+		a->conf.redis_timeout_ms = ANALYZER_REDIS_TIMEOUT_DEFAULT;
+	if (!a->conf.queue_max)
+		a->conf.queue_max = ANALYZER_QUEUE_DEFAULT;
+	a->q.cap = a->conf.queue_max;
 	a->path = strdup(conf->path);
 	a->lua_dir = strdup(conf->lua_dir ? conf->lua_dir : DARTER_LUA_DIR);
+	a->redis_host = strdup(conf->redis_host ? conf->redis_host : "127.0.0.1");
+	a->df_output = strdup(conf->default_output ? conf->default_output : "alerts");
+	a->df_analyzer = strdup(conf->default_analyzer ? conf->default_analyzer : "");
 	a->json = malloc(ANALYZER_JSON_MAX);
-	if (!a->path || !a->lua_dir || !a->json)
+	if (!a->path || !a->lua_dir || !a->json || !a->redis_host || !a->df_output ||
+	    !a->df_analyzer)
 		return -ENOMEM;
 	a->conf.path = a->path;
 	a->conf.lua_dir = a->lua_dir;
+	a->conf.redis_host = a->redis_host;
+	a->conf.default_output = a->df_output;
+	a->conf.default_analyzer = a->df_analyzer;
 	return 0;
 }
 
 static void
 an_release(struct analyzer *a)
 {
+	for (uint32_t i = 0; i < a->q.n; i++)
+		free(a->q.ev[(a->q.head + i) % a->q.cap].text);
+	a->st.abandoned += a->q.n;
+	free(a->q.ev);
+	an_redis_release(a);
 	watchdog_remove(&a->wd);
+	free(a->redis_host);
+	free(a->df_output);
+	free(a->df_analyzer);
 	free(a->src);
 	free(a->json);
 	free(a->path);
@@ -1302,8 +1991,18 @@ an_release(struct analyzer *a)
 	free(a);
 }
 
+/* analyzer_new(); off_loop: setup() waits for analyzer_reload_setup() on the loop. */
+static struct analyzer *an_new(const struct analyzer_conf *conf, bool off_loop, char *err,
+			       size_t errlen);
+
 struct analyzer *
 analyzer_new(const struct analyzer_conf *conf, char *err, size_t errlen)
+{
+	return an_new(conf, false, err, errlen);
+}
+
+static struct analyzer *
+an_new(const struct analyzer_conf *conf, bool off_loop, char *err, size_t errlen)
 {
 	struct analyzer *a;
 	int rc;
@@ -1320,6 +2019,7 @@ analyzer_new(const struct analyzer_conf *conf, char *err, size_t errlen)
 		errno = ENOMEM;
 		return NULL;
 	}
+	a->off_loop = off_loop;
 	rc = an_sig_rc;
 	if (rc == 0)
 		rc = an_conf_copy(a, conf);
@@ -1344,7 +2044,15 @@ analyzer_free(struct analyzer *a)
 	if (!a)
 		return;
 	a->err[0] = '\0';
-	if (a->vm && a->vm->teardown_ref != LUA_NOREF) {
+	if (a->vm && a->vm->suspended) {
+		/* its reply will never be waited for: teardown gets a fresh coroutine */
+		a->st.abandoned++;
+		a->vm->suspended = false;
+		if (lua_cpcall(a->vm->L, an_newco_cb, a->vm) != 0)
+			a->vm->co = NULL;
+	}
+	if (a->vm && a->vm->co && a->vm->teardown_ref != LUA_NOREF) {
+		a->vm->kind = AN_EV_TEARDOWN;
 		lua_rawgeti(a->vm->co, LUA_REGISTRYINDEX, a->vm->teardown_ref);
 		if (an_resume(a, a->vm, 0, "teardown") == -ECANCELED)
 			a->vm = NULL;
@@ -1358,7 +2066,53 @@ analyzer_free(struct analyzer *a)
 struct analyzer *
 analyzer_reload_prepare(const struct analyzer *cur, char *err, size_t errlen)
 {
-	return analyzer_new(&cur->conf, err, errlen);
+	return an_new(&cur->conf, cur->conf.loop != NULL, err, errlen);
+}
+
+int
+analyzer_reload_setup(struct analyzer *a)
+{
+	struct an_vm *vm = a->vm;
+	int rc = 0;
+
+	if (a->setup_rc != -EAGAIN)
+		return a->setup_rc;
+	a->off_loop = false;
+	a->setup_rc = 0;
+	if (vm && vm->setup_ref != LUA_NOREF) {
+		vm->kind = AN_EV_SETUP;
+		lua_rawgeti(vm->co, LUA_REGISTRYINDEX, vm->setup_ref);
+		rc = an_resume(a, vm, 0, "setup");
+	}
+	if (rc == -EINPROGRESS)
+		a->setup_rc = rc;
+	else if (rc != 0)
+		an_setup_done(a, vm, rc); /* disabled: the caller keeps the running version */
+	return a->setup_rc;
+}
+
+/* The events waiting in old's queue go on in next, in order. */
+static void
+an_queue_move(struct analyzer *next, struct analyzer *old)
+{
+	struct an_ev ev;
+	char *text;
+	struct an_vm *ovm = old->vm;
+
+	old->vm = NULL; /* an_dequeue must not touch the old state's record */
+	while (old->q.n) {
+		struct an_qev *e = &old->q.ev[old->q.head];
+		an_dequeue(old, &ev, &text);
+		if (ev.kind == AN_EV_FLOW)
+			ev.rec = &e->rec;	   /* still in place: the slot was only released */
+		uint64_t queued = next->st.queued; /* moved, not newly queued */
+		an_enqueue(next, &ev);		   /* a full queue counts a drop */
+		next->st.queued = queued;
+		free(text);
+	}
+	old->vm = ovm;
+	if (next->vm && !next->vm->suspended)
+		an_drain(next);
 }
 
 struct analyzer *
@@ -1378,9 +2132,36 @@ analyzer_swap(struct analyzer **slot, struct analyzer *next)
 	n->emits += o->emits;
 	n->emit_errors += o->emit_errors;
 	n->annotations += o->annotations;
+	n->suspends += o->suspends;
+	n->queued += o->queued;
+	n->queue_drops += o->queue_drops;
+	n->abandoned += o->abandoned;
+	n->redis_commands += o->redis_commands;
+	n->redis_errors += o->redis_errors;
+	n->late_annotations += o->late_annotations;
+	n->kill_deferred += o->kill_deferred;
 	n->reloads = o->reloads + 1;
 	*slot = next;
+	an_queue_move(next, old);
 	return old;
+}
+
+bool
+analyzer_idle(const struct analyzer *a)
+{
+	return a->q.n == 0 && !(a->vm && a->vm->suspended);
+}
+
+uint32_t
+analyzer_pending(const struct analyzer *a)
+{
+	return a->q.n + (a->vm && a->vm->suspended ? 1u : 0u);
+}
+
+int
+analyzer_ready(const struct analyzer *a)
+{
+	return a->setup_rc;
 }
 
 unsigned

@@ -18,12 +18,22 @@
  * CPU limit enforced by a process-wide watchdog thread, also inside
  * JIT-compiled loops. A failing call is counted, the caller's event goes on
  * and the analyzer stays loaded (rebuilt from its script when its state had
- * to be abandoned). Per-event functions run inside a coroutine, so later
- * parts can suspend them on I/O.
+ * to be abandoned).
+ *
+ * Redis without blocking: with conf.loop set, darter.redis.call() sends the
+ * command on the analyzer's own rconn (engine/rconn.h) and suspends the
+ * script's coroutine; the reply callback resumes it. Events of one analyzer
+ * are handled strictly in order: while one is suspended, later events wait
+ * in a bounded FIFO (conf.queue_max; a full queue drops the event from the
+ * analyzer, counted in queue_drops; the caller passes every event on
+ * anyway). An event call that suspends returns -EINPROGRESS. setup() may
+ * suspend too: events queue until it is done (analyzer_ready()).
+ *
+ * conf.dragonfly runs a Dragonfly MLE script (setup/loop, lua/dragonfly/).
  *
  * Threads: an analyzer is used by one thread at a time (its worker).
- * analyzer_reload_prepare() may run on any thread; analyzer_swap() and
- * the event calls on the worker only.
+ * analyzer_reload_prepare() may run on any thread; analyzer_reload_setup(),
+ * analyzer_swap() and the event calls on the worker only.
  */
 #ifndef DARTER_ANALYZER_H
 #define DARTER_ANALYZER_H
@@ -34,6 +44,7 @@
 
 struct flow_record;
 struct analyzer;
+struct uv_loop_s;
 
 /* Bits of analyzer_wants(). */
 #define ANALYZER_WANT_FLOW 0x1u /* defines on_flow and wants.flow */
@@ -62,10 +73,23 @@ struct analyzer_conf {
 	analyzer_emit_fn emit; /* NULL: emit fails with -ENOSYS */
 	analyzer_annotate_fn annotate;
 	void *user;
+	/* Redis from Lua. loop NULL: darter.redis.* returns nil, "no redis". */
+	struct uv_loop_s *loop;	   /* the worker's loop: the analyzer is used on its thread */
+	const char *redis_host;	   /* numeric address; NULL: 127.0.0.1 */
+	uint16_t redis_port;	   /* 0: 6379 */
+	uint32_t redis_timeout_ms; /* per command, 0: ANALYZER_REDIS_TIMEOUT_DEFAULT */
+	uint32_t queue_max;	   /* events waiting behind a suspended one, 0: default */
+	/* Dragonfly MLE compatibility (lua/dragonfly/compat.lua). */
+	bool dragonfly;
+	const char *default_output;   /* the script's default_output global; NULL: "alerts" */
+	const char *default_analyzer; /* its default_analyzer global; NULL: "" */
 };
 
-#define ANALYZER_MEM_DEFAULT	(64u * 1024u * 1024u)
-#define ANALYZER_CPU_MS_DEFAULT 100u
+#define ANALYZER_MEM_DEFAULT	       (64u * 1024u * 1024u)
+#define ANALYZER_CPU_MS_DEFAULT	       100u
+#define ANALYZER_REDIS_TIMEOUT_DEFAULT 1000u
+#define ANALYZER_QUEUE_DEFAULT	       1024u
+#define ANALYZER_REDIS_WINDOW	       1024u /* commands in flight per analyzer */
 
 /* Counters, written by the analyzer's thread; they survive a swap. */
 struct analyzer_stats {
@@ -82,6 +106,14 @@ struct analyzer_stats {
 	uint64_t reloads;  /* successful swaps */
 	uint64_t mem_used; /* bytes the current state holds */
 	uint64_t mem_peak;
+	uint64_t suspends;	   /* calls that suspended on Redis (each resumes once) */
+	uint64_t queued;	   /* events that waited behind a suspended one */
+	uint64_t queue_drops;	   /* events not analyzed: the queue was full */
+	uint64_t abandoned;	   /* suspended or queued events dropped by free or a rebuild */
+	uint64_t redis_commands;   /* commands sent */
+	uint64_t redis_errors;	   /* commands without a reply (timeout, down, refused) */
+	uint64_t late_annotations; /* darter.annotate after the event had gone on */
+	uint64_t kill_deferred;	   /* forced stops put off a tick: not in JIT code */
 };
 
 /*
@@ -91,22 +123,30 @@ struct analyzer_stats {
  */
 struct analyzer *analyzer_new(const struct analyzer_conf *conf, char *err, size_t errlen);
 
-/* Run teardown() (under the limits) and free everything. NULL is fine. */
+/*
+ * Run teardown() (under the limits; it cannot suspend) and free
+ * everything. A suspended event and queued ones are dropped (counted in
+ * abandoned). With a loop, the Redis connection closes asynchronously:
+ * run the loop afterwards until it has no more handles. NULL is fine.
+ */
 void analyzer_free(struct analyzer *a);
 
 /* ANALYZER_WANT_* bits; the tick period in ms (0: none). */
 unsigned analyzer_wants(const struct analyzer *a);
 uint32_t analyzer_tick_ms(const struct analyzer *a);
 
-/* Does the analyzer take EVE events of this type? */
+/* Does the analyzer take EVE events of this type? ("*" in wants.eve: all) */
 bool analyzer_wants_eve(const struct analyzer *a, const char *type);
 
 /*
  * Give one flow record to on_flow. rec stays the caller's; it is only read,
- * and only during the call. Returns 0, -ENOENT when the analyzer takes no
- * flows or has no state, -ETIME on timeout, -ENOMEM when the cap was hit,
- * -EINVAL on any other script error (all counted). Whatever it returns,
- * the caller passes the event on.
+ * and copied when the call suspends or waits in the queue. Returns 0,
+ * -ENOENT when the analyzer takes no flows or has no state, -ETIME on
+ * timeout, -ENOMEM when the cap was hit, -EINVAL on any other script error
+ * (all counted), -EINPROGRESS when the call suspended on Redis or the event
+ * was queued behind a suspended one, -ENOBUFS when the queue was full
+ * (counted). Whatever it returns, the caller passes the event on:
+ * annotations are only taken before the first suspension.
  */
 int analyzer_flow(struct analyzer *a, const struct flow_record *rec);
 
@@ -118,19 +158,45 @@ int analyzer_tick(struct analyzer *a, uint64_t now_us);
 
 /*
  * Hot reload, step 1, off the event path: read cur's script again and build
- * a new analyzer with cur's configuration (setup() included). cur is not
- * touched, so this may run on another thread while cur serves events.
+ * a new analyzer with cur's configuration. cur is not touched, so this may
+ * run on another thread while cur serves events. Without conf.loop,
+ * setup() runs here too. With conf.loop, setup() (which may talk to Redis
+ * on the loop) waits for analyzer_reload_setup() on the loop's thread, and
+ * darter.redis refuses commands from the script's top level meanwhile.
  * Returns NULL (errno, err) when the script fails to load or set up: keep
  * cur.
  */
 struct analyzer *analyzer_reload_prepare(const struct analyzer *cur, char *err, size_t errlen);
 
 /*
+ * Step 1b, on the loop's thread: run the prepared analyzer's setup() if
+ * step 1 left it to us. Returns what analyzer_ready() then says: 0,
+ * -EINPROGRESS (suspended on Redis), or how setup() failed (a disabled
+ * analyzer: free it and keep cur). A no-op for analyzers set up already.
+ */
+int analyzer_reload_setup(struct analyzer *a);
+
+/*
  * Step 2, between two events on the worker: *slot becomes next, whose
- * counters continue cur's. Returns the old analyzer; free it with
- * analyzer_free() (runs its teardown), off the event path if possible.
+ * counters continue cur's; events queued on the old one move to next (and
+ * run now if next is not busy). An event suspended in the old one finishes
+ * there: free the old analyzer once analyzer_idle() (or accept the loss).
+ * Returns the old analyzer; free it with analyzer_free().
  */
 struct analyzer *analyzer_swap(struct analyzer **slot, struct analyzer *next);
+
+/*
+ * 0 when setup() has completed, -EINPROGRESS while it is suspended on
+ * Redis, or the negative errno it failed with (the analyzer is then
+ * disabled). Swap a prepared analyzer in only once it is ready.
+ */
+int analyzer_ready(const struct analyzer *a);
+
+/* No event suspended and none queued: a swapped-out analyzer can be freed without loss. */
+bool analyzer_idle(const struct analyzer *a);
+
+/* Events not finished: the suspended one and those queued behind it. */
+uint32_t analyzer_pending(const struct analyzer *a);
 
 /* The counters (pointer valid for a's lifetime). */
 const struct analyzer_stats *analyzer_stats(const struct analyzer *a);

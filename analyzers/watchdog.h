@@ -16,6 +16,7 @@
 
 #include <pthread.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 /* The signal sent to a thread whose call ran over (a real-time signal). */
@@ -48,6 +49,32 @@ int watchdog_add(struct watchdog_slot *s, uint32_t cpu_ms);
 
 /* Stop watching s; it must not be in a call. Any thread. */
 void watchdog_remove(struct watchdog_slot *s);
+
+/*
+ * Declare the executable segments of the binary or library that holds fn
+ * as the VM's own C code (LuaJIT's interpreter and library: C that holds
+ * no lock of the process, so a forced stop may leave it). Call once,
+ * before any signal may need it, not from a handler. Returns 0, or
+ * -ENOENT when fn's object is not found.
+ */
+int watchdog_set_vm_code(uintptr_t fn);
+
+/*
+ * May a forced stop jump out from pc? true inside JIT-compiled machine
+ * code (an executable mapping backed by no file: LuaJIT's mcode areas) and
+ * inside the VM's own C (watchdog_set_vm_code); false anywhere else: the
+ * code of other libraries (libgcc's unwinder and __register_frame, libc:
+ * they may hold a lock), ours, data, and when /proc/self/maps cannot be
+ * read. Async-signal-safe (open, read, close; no allocation); the maps
+ * read takes some tens of us: for the rare forced stop only.
+ */
+bool watchdog_pc_in_vm(uintptr_t pc);
+
+/* The JIT-code part of watchdog_pc_in_vm(): an anonymous executable mapping. */
+bool watchdog_pc_in_jit(uintptr_t pc);
+
+/* The interrupted PC from a SA_SIGINFO handler's context; 0 when unknown. */
+uintptr_t watchdog_pc_of(const void *ucontext);
 
 /* A call starts on the current thread; returns its sequence number. */
 static inline uint64_t

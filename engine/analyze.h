@@ -11,10 +11,30 @@
  * Errors, timeouts and memory caps are counted by the host; the record
  * goes on regardless.
  *
- * Reload (SIGUSR2, reload-analyzers): every script is loaded again and
- * set up on libuv's thread pool, off the event path, then swapped in on
- * the loop between two events. A script that fails to load keeps the old
- * one running; the failure is logged and counted.
+ * Ordering with Redis (redis_port set): an analyzer call may suspend on a
+ * Redis reply (-EINPROGRESS) or be queued behind a suspended one, or be
+ * refused because that queue is full (-ENOBUFS, counted in queue_drops).
+ * Either way analyze_flow() returns at once and the caller writes the
+ * record right away, exactly once, with the annotations made before the
+ * first suspension (later ones are refused, counted in late_annotations).
+ * The analyzer goes on later with its own copy of the record; what it
+ * emits then is written when the reply is in, so analyzers.json is in
+ * the order events finished. For one script that is the order records
+ * came in (it never runs two events at a time), except across a reload:
+ * events queued behind a suspended one move to the new version and may
+ * finish before the suspended one finishes in the old version.
+ *
+ * Reload (SIGUSR2, reload-analyzers): every script is loaded again and set
+ * up off the event path, on libuv's thread pool, then swapped in on the
+ * loop between two events. With Redis, setup() must run on the loop (the
+ * state's connection is a handle of this loop): the pool builds the
+ * state, setup() runs on the loop when the pool is done, may suspend on
+ * Redis, and the swap waits until it has finished (analyzer_ready()).
+ * Events queued on the old state move to the new one in order; an event
+ * suspended in the old one finishes there, and the old state is freed
+ * once it is idle (if it is still busy at close, its events are counted
+ * in abandoned). A script that fails to load keeps the old one running;
+ * the failure is logged and counted.
  *
  * Everything on the worker's loop thread, except the pool's work.
  */
@@ -39,12 +59,27 @@ struct analyze_conf {
 	uint32_t cpu_ms;     /* per call */
 	int allow_io;
 	struct sink_file *out; /* emitted events; NULL: emit fails (counted) */
+	/* Redis from Lua (darter.redis); redis_port 0: none. */
+	const char *redis_host; /* numeric address; NULL: 127.0.0.1 */
+	uint16_t redis_port;
+	uint32_t redis_timeout_ms; /* per command; 0: the host's default */
+	uint32_t queue_max;	   /* events waiting behind a suspended one; 0: default */
 };
 
 struct analyze_stats {
 	uint64_t calls, errors, timeouts, mem_errors, emits, emit_errors, annotations;
 	uint64_t reloads;	/* scripts swapped in */
 	uint64_t reload_errors; /* scripts that failed to load again: the old one kept */
+	uint64_t killed;	/* timeouts stopped in compiled code: state rebuilt */
+	uint64_t resets;	/* states rebuilt from their script */
+	uint64_t disabled;	/* calls skipped: the analyzer has no state */
+	uint64_t deferred;	/* calls that suspended on Redis or queued behind one */
+	uint64_t queue_drops;	/* events not analyzed: the queue was full (-ENOBUFS) */
+	uint64_t abandoned;	/* suspended or queued events dropped (close, rebuild) */
+	uint64_t redis_commands, redis_errors;
+	uint64_t late_annotations; /* annotate after the record had gone on */
+	uint64_t kill_deferred;	   /* forced stops put off a tick: not in JIT code */
+	uint64_t retiring;	   /* old states waiting for their last event (gauge) */
 };
 
 struct analyze;
@@ -56,6 +91,8 @@ struct analyze *analyze_new(uv_loop_t *loop, const struct analyze_conf *conf, ch
 /*
  * Run the flow analyzers on rec. *ann gets the annotations as JSON object
  * members ("k":v,...) valid until the next call, *ann_len 0 when none.
+ * rec stays the caller's, who writes it once this returns, whatever the
+ * analyzers did (see "Ordering" above).
  */
 void analyze_flow(struct analyze *a, const struct flow_record *rec, const char **ann,
 		  size_t *ann_len);
@@ -66,7 +103,11 @@ void analyze_eve(struct analyze *a, const char *type, const char *json, size_t l
 /* Reload every script asynchronously (see above). */
 void analyze_reload(struct analyze *a);
 
+/* The counters of every script, old versions included. Loop thread. */
 void analyze_stats(const struct analyze *a, struct analyze_stats *st);
+
+/* sum += st, field by field (for totals over workers). */
+void analyze_stats_add(struct analyze_stats *sum, const struct analyze_stats *st);
 
 /* Free everything; reloads in flight finish first. Loop thread; the loop must still run. */
 void analyze_close(struct analyze *a);

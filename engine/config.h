@@ -97,9 +97,14 @@ struct config {
 	/* analyzers: Lua scripts on every worker (engine/analyze.h) */
 	char analyzer_scripts[CONFIG_MAX_LIST][CONFIG_MAX_STR]; /* analyzers.scripts */
 	unsigned n_analyzer_scripts;
-	uint32_t analyzer_memory_mb;		 /* analyzers.memory-mb */
-	uint32_t analyzer_cpu_ms;		 /* analyzers.cpu-ms */
-	int analyzer_allow_io;			 /* analyzers.allow-io */
+	uint32_t analyzer_memory_mb; /* analyzers.memory-mb */
+	uint32_t analyzer_cpu_ms;    /* analyzers.cpu-ms */
+	int analyzer_allow_io;	     /* analyzers.allow-io */
+	uint32_t analyzer_queue_max; /* analyzers.queue-max */
+	int analyzer_redis_enabled;  /* analyzers.redis.enabled */
+	char analyzer_redis_host[CONFIG_MAX_STR];
+	uint32_t analyzer_redis_port;
+	uint32_t analyzer_redis_timeout_ms;
 	char analyzers_filename[CONFIG_MAX_STR]; /* outputs.analyzers.filename */
 
 	/* network outputs (engine/outputs.h), each with the event types it takes */

@@ -418,7 +418,13 @@ main_worker_conf(const struct config *c, const struct score_conf *sc, struct mai
 			.mem_max = (size_t)c->analyzer_memory_mb << 20,
 			.cpu_ms = c->analyzer_cpu_ms,
 			.allow_io = c->analyzer_allow_io,
+			.queue_max = c->analyzer_queue_max,
 		};
+		if (c->analyzer_redis_enabled) {
+			p->analyze.redis_host = c->analyzer_redis_host;
+			p->analyze.redis_port = (uint16_t)c->analyzer_redis_port;
+			p->analyze.redis_timeout_ms = c->analyzer_redis_timeout_ms;
+		}
 		snprintf(p->analyzers, sizeof(p->analyzers), "%s/%s", p->dir,
 			 c->analyzers_filename);
 		wc->analyze = &p->analyze;
@@ -548,21 +554,6 @@ main_sum_sink(struct sink_stats *sum, const struct sink_stats *s)
 	sum->queued += s->queued;
 	sum->connected += s->connected;
 }
-
-static void
-main_sum_analyzers(struct analyze_stats *sum, const struct analyze_stats *a)
-{
-	sum->calls += a->calls;
-	sum->errors += a->errors;
-	sum->timeouts += a->timeouts;
-	sum->mem_errors += a->mem_errors;
-	sum->emits += a->emits;
-	sum->emit_errors += a->emit_errors;
-	sum->annotations += a->annotations;
-	sum->reloads += a->reloads;
-	sum->reload_errors += a->reload_errors;
-}
-
 static void
 main_sum_workers(struct worker_stats *sum)
 {
@@ -586,7 +577,7 @@ main_sum_workers(struct worker_stats *sum)
 		sum->eve_refused += ws.eve_refused;
 		sum->eve_too_long += ws.eve_too_long;
 		main_sum_score(&sum->score, &ws.score);
-		main_sum_analyzers(&sum->analyzers, &ws.analyzers);
+		analyze_stats_add(&sum->analyzers, &ws.analyzers);
 		for (unsigned k = 0; k < OUTPUTS_KINDS; k++)
 			main_sum_sink(&sum->outputs.kind[k], &ws.outputs.kind[k]);
 	}

@@ -15,6 +15,13 @@
 -- and raises an error outside the call.
 local ffi, lua_dir, opts = ...
 local flow = assert(loadfile(lua_dir .. "/darter/flow.lua"))(ffi)
+-- darter.json for every script; Dragonfly MLE scripts (opts.dragonfly):
+-- lua/dragonfly/compat.lua
+local json = assert(loadfile(lua_dir .. "/dragonfly/json.lua"))()
+local DF
+if opts.dragonfly then
+	DF = assert(loadfile(lua_dir .. "/dragonfly/compat.lua"))(json, opts, io.open)
+end
 
 local error, type, pairs, ipairs, setmetatable, rawset = error, type, pairs, ipairs, setmetatable, rawset
 local H = {}
@@ -137,9 +144,84 @@ function H.sandbox(darter)
 		error("darter: collectgarbage('" .. tostring(what) .. "') is not allowed", 2)
 	end
 	env.print = darter.log
+	darter.json = { decode = json.decode, encode = json.encode, null = json.null }
 	env.darter = darter
 	env._G = env
+	if DF then
+		DF.install(env, darter)
+	end
 	return env
+end
+
+-- ---------------------------------------------------------------------
+-- darter.redis: send and wait are C (analyzer.c); R and E are where the
+-- reply callback stores reply values and errors by sequence number.
+-- ---------------------------------------------------------------------
+local MAX_UNTAKEN = 4096
+
+function H.redis_api(send, wait, R, E)
+	local untaken = 0
+	local function take(seq)
+		while not wait(seq) do -- false: resumed by something else; wait again
+		end
+		local v, e = R[seq], E[seq]
+		R[seq], E[seq] = nil, nil
+		if untaken > 0 then
+			untaken = untaken - 1
+		end
+		if e ~= nil then
+			return nil, e
+		end
+		return v
+	end
+	local function post(...)
+		if untaken >= MAX_UNTAKEN then
+			-- replies sent but never taken (an event failed between send and
+			-- reply, or a script forgot): drop them rather than grow forever
+			for k in pairs(R) do
+				R[k] = nil
+			end
+			for k in pairs(E) do
+				E[k] = nil
+			end
+			untaken = 0
+		end
+		local seq, err = send(...)
+		if seq then
+			untaken = untaken + 1
+		end
+		return seq, err
+	end
+	local redis = {}
+	-- call(cmd, ...) -> value | nil, reason (see lua/README.md for the value mapping)
+	function redis.call(...)
+		local seq, err = post(...)
+		if not seq then
+			return nil, err
+		end
+		return take(seq)
+	end
+	-- pipeline{ {cmd, ...}, ... } -> values, errors: one wait for all replies
+	function redis.pipeline(cmds)
+		local seqs, vals, errs = {}, {}, {}
+		for i = 1, #cmds do
+			local seq, err = post(unpack(cmds[i]))
+			seqs[i] = seq
+			errs[i] = err
+		end
+		for i = 1, #cmds do
+			if seqs[i] then
+				local v, e = take(seqs[i])
+				vals[i] = v
+				errs[i] = e
+			end
+		end
+		return vals, errs
+	end
+	-- send(cmd, ...) -> handle | nil, reason; reply(handle) -> as call
+	redis.send = post
+	redis.reply = take
+	return redis
 end
 
 -- ---------------------------------------------------------------------
@@ -155,7 +237,10 @@ function H.prepare(env)
 	wants = wants or {}
 	local plan = { tick_ms = 0, eve = {} }
 	local on_flow = env.on_flow
-	if wants.flow ~= nil or on_flow ~= nil then
+	local df_mode = DF and on_flow == nil and env.on_eve == nil
+	if df_mode then
+		DF.prepare(env, plan, view, ffi.string) -- loop(msg) takes flows and EVE events
+	elseif wants.flow ~= nil or on_flow ~= nil then
 		if type(on_flow) ~= "function" then
 			error("wants.flow is set but on_flow is not a function", 0)
 		end
@@ -172,7 +257,7 @@ function H.prepare(env)
 			error("wants.flow must be \"ffi\" or \"table\"", 0)
 		end
 	end
-	if wants.eve ~= nil then
+	if wants.eve ~= nil and not df_mode then
 		if type(wants.eve) ~= "table" or type(env.on_eve) ~= "function" then
 			error("wants.eve needs a list of event types and an on_eve function", 0)
 		end
