@@ -49,6 +49,9 @@
 #include <stdint.h>
 #include <string.h>
 #include <time.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include "eve.h"
 
@@ -105,6 +108,7 @@ eve_out_done(const struct eve_out *o, const char *buf)
 
 static void eve_escaped(struct eve_out *o, const char *s, size_t n);
 static void eve_u64(struct eve_out *o, uint64_t v);
+static inline void eve_2d(char *q, unsigned v);
 
 /*
  * A JSON number with 9 significant digits; null when not finite. Values
@@ -119,6 +123,10 @@ eve_double(struct eve_out *o, double v)
 		1,	     10,	   100,		  1000,		 10000,
 		100000,	     1000000,	   10000000,	  100000000,	 1000000000,
 		10000000000, 100000000000, 1000000000000, 10000000000000};
+	/* (double)p10[k] * 1e-3, folded by the compiler with the same rounding */
+	static const double lim[] = {1e0 * 1e-3,  1e1 * 1e-3,  1e2 * 1e-3, 1e3 * 1e-3, 1e4 * 1e-3,
+				     1e5 * 1e-3,  1e6 * 1e-3,  1e7 * 1e-3, 1e8 * 1e-3, 1e9 * 1e-3,
+				     1e10 * 1e-3, 1e11 * 1e-3, 1e12 * 1e-3};
 	double av = fabs(v);
 	uint64_t scaled, ip, fp;
 	char tmp[40];
@@ -137,7 +145,7 @@ eve_double(struct eve_out *o, double v)
 		eve_put(o, tmp, (size_t)n);
 		return;
 	}
-	for (dp = 12; dp > 0 && av >= (double)p10[12 - dp] * 1e-3; dp--)
+	for (dp = 12; dp > 0 && av >= lim[12 - dp]; dp--)
 		; /* decimals for 9 significant digits: av < 10^(9 - dp); 0 from 1e8 up */
 	scaled = (uint64_t)llround(av * (double)p10[dp]);
 	ip = scaled / p10[dp];
@@ -151,8 +159,14 @@ eve_double(struct eve_out *o, double v)
 		fp /= 10;
 		dp--;
 	}
-	n = snprintf(tmp, sizeof(tmp), ".%0*llu", dp, (unsigned long long)fp);
-	eve_put(o, tmp, (size_t)n);
+	/* ".%0*llu" by hand: dp digits, leading zeros kept (snprintf costs ~850 insns) */
+	tmp[0] = '.';
+	n = dp;
+	for (; n > 1; n -= 2, fp /= 100)
+		eve_2d(tmp + n - 1, (unsigned)(fp % 100));
+	if (n == 1)
+		tmp[1] = (char)('0' + fp);
+	eve_put(o, tmp, (size_t)dp + 1);
 }
 
 static void
@@ -765,28 +779,56 @@ eve_format_outlier(char *buf, size_t cap, const struct flow_record *r,
 /* Stats event                                                         */
 /* ------------------------------------------------------------------ */
 
+/*
+ * The first byte of [p, end) that JSON needs escaped: a control, '"' or
+ * '\\'; end if none. Sixteen bytes at a time where SSE2 is there.
+ */
+static inline const unsigned char *
+eve_escape_scan(const unsigned char *p, const unsigned char *end)
+{
+#ifdef __SSE2__
+	const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\');
+	const __m128i ctl = _mm_set1_epi8(0x1f);
+
+	while (end - p >= 16) {
+		__m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+		__m128i m = _mm_or_si128(
+			_mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, bslash)),
+			_mm_cmpeq_epi8(_mm_min_epu8(v, ctl), v)); /* v <= 0x1f */
+		unsigned mask = (unsigned)_mm_movemask_epi8(m);
+
+		if (mask != 0)
+			return p + __builtin_ctz(mask);
+		p += 16;
+	}
+#endif
+	while (p < end && *p >= 0x20 && *p != '"' && *p != '\\')
+		p++;
+	return p;
+}
+
 /* s[0..n) as JSON string content: '"', '\\' and controls escaped. */
 static void
 eve_escaped(struct eve_out *o, const char *s, size_t n)
 {
-	size_t run = 0;
+	const unsigned char *p = (const unsigned char *)s, *end = p + n, *run = p;
 
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)s[i];
-		char esc[6] = {'\\', 'u', '0', '0', eve_hex[c >> 4], eve_hex[c & 15]};
+	while ((p = eve_escape_scan(p, end)) < end) {
+		unsigned char c = *p;
 
-		if (c >= 0x20 && c != '"' && c != '\\')
-			continue;
-		eve_put(o, s + run, i - run);
+		eve_put(o, (const char *)run, (size_t)(p - run));
 		if (c < 0x20) {
+			const char esc[6] = {'\\', 'u', '0', '0', eve_hex[c >> 4], eve_hex[c & 15]};
+
 			eve_put(o, esc, 6);
 		} else {
-			esc[1] = (char)c;
+			const char esc[2] = {'\\', (char)c};
+
 			eve_put(o, esc, 2);
 		}
-		run = i + 1;
+		run = ++p;
 	}
-	eve_put(o, s + run, n - run);
+	eve_put(o, (const char *)run, (size_t)(end - run));
 }
 
 static void

@@ -39,12 +39,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include <jansson.h>
 
 #include "eve_in.h"
 
 #define EVE_IN_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define EVE_IN_LIKELY(x)   __builtin_expect(!!(x), 1)
 #define EVE_IN_NELEM(a)	   (sizeof(a) / sizeof((a)[0]))
 
 /* Longest string value decoded for a field (addresses, names, times). */
@@ -295,6 +299,8 @@ eve_ws(struct eve_scan *s)
 {
 	const unsigned char *p = s->p;
 
+	if (p < s->end && EVE_IN_LIKELY(*p > 0x20))
+		return; /* compact EVE: no white space between tokens */
 	while (p < s->end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
 		p++;
 	s->p = p;
@@ -405,6 +411,25 @@ eve_scan_uescape(struct eve_scan *s, const unsigned char *p)
 static inline const unsigned char *
 eve_plain_run(const unsigned char *p, const unsigned char *end)
 {
+#ifdef __SSE2__
+	/* Sixteen at a time: EVE keys and values are mostly one such block,
+	   so the first byte to look at comes from one mask, no byte loop. */
+	const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\');
+	const __m128i space = _mm_set1_epi8(0x20);
+
+	while (end - p >= 16) {
+		__m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+		/* signed: bytes >= 0x80 are negative, so "< 0x20" flags them too */
+		__m128i m = _mm_or_si128(
+			_mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, bslash)),
+			_mm_cmplt_epi8(v, space));
+		unsigned mask = (unsigned)_mm_movemask_epi8(m);
+
+		if (mask != 0)
+			return p + __builtin_ctz(mask);
+		p += 16;
+	}
+#endif
 	while (end - p >= 8) {
 		uint64_t w;
 
@@ -419,11 +444,15 @@ eve_plain_run(const unsigned char *p, const unsigned char *end)
 	return p;
 }
 
-/* The string at s->p (a '"'); 0 or -1 (recorded). */
-static int
-eve_scan_string(struct eve_scan *s, struct eve_str *out)
+/*
+ * The rest of the string at s->p from p, the first byte that needs a
+ * look: escapes, UTF-8, errors. Kept out of line so that the common
+ * case (eve_scan_string) stays small.
+ */
+static __attribute__((noinline)) int
+eve_scan_string_slow(struct eve_scan *s, struct eve_str *out, const unsigned char *p)
 {
-	const unsigned char *p = s->p + 1, *end = s->end;
+	const unsigned char *end = s->end;
 
 	out->esc = 0;
 	for (;;) {
@@ -460,6 +489,21 @@ eve_scan_string(struct eve_scan *s, struct eve_str *out)
 			p += n;
 		}
 	}
+	out->p = s->p + 1;
+	out->len = (size_t)(p - out->p);
+	s->p = p + 1;
+	return 0;
+}
+
+/* The string at s->p (a '"'); 0 or -1 (recorded). */
+static inline int
+eve_scan_string(struct eve_scan *s, struct eve_str *out)
+{
+	const unsigned char *p = eve_plain_run(s->p + 1, s->end);
+
+	if (EVE_IN_UNLIKELY(p >= s->end || *p != '"'))
+		return eve_scan_string_slow(s, out, p);
+	out->esc = 0; /* plain text up to the closing quote: the usual EVE string */
 	out->p = s->p + 1;
 	out->len = (size_t)(p - out->p);
 	s->p = p + 1;
@@ -1246,6 +1290,7 @@ eve_event_type(struct eve_scan *s)
 	n = eve_field_str(&probe, "event_type", buf);
 	s->p = probe.p;
 	s->err = probe.err;
+	s->in->type[0] = '\0'; /* a second event_type replaces the first (fuzz: duplicate key) */
 	if (n <= 0 || n > EVE_IN_TYPE_LEN) {
 		s->kind = EVE_IN_KIND_BAD;
 		return;

@@ -49,7 +49,9 @@
 
 #define INPUT_UNIX_MAX_SIZE	(1u << 30)
 #define INPUT_UNIX_BUF_MIN	4096u
-#define INPUT_UNIX_DGRAM_BURST	64 /* datagrams per readable event */
+#define INPUT_UNIX_DGRAM_BURST	64	/* datagrams per readable event */
+#define INPUT_UNIX_DRAIN_READS	1024	/* input_unix_drain: reads per connection at most */
+#define INPUT_UNIX_DRAIN_DGRAMS 1000000 /* ... datagrams at most (a writer may go on) */
 #define INPUT_UNIX_TMP_TEMPLATE "/.darter-in.XXXXXX"
 #define INPUT_UNIX_TMP_SOCK	"/s"
 
@@ -93,6 +95,7 @@ struct input_unix {
 	int io_init; /* server or poll initialised (closed at close) */
 	int paused;
 	int closing;
+	int draining; /* input_unix_drain: pauses are ignored */
 	struct input_unix_stats st;
 };
 
@@ -419,7 +422,7 @@ input_unix_on_poll(uv_poll_t *h, int status, int events)
 void
 input_unix_pause(struct input_unix *u)
 {
-	if (u->paused || u->closing)
+	if (u->paused || u->closing || u->draining)
 		return;
 	u->paused = 1;
 	u->st.pauses++;
@@ -731,6 +734,69 @@ input_unix_start(struct input_unix *u)
 		return rc;
 	}
 	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Draining at shutdown                                                */
+/* ------------------------------------------------------------------ */
+
+/* What the kernel holds for cl now, read without blocking, then split. */
+static void
+client_drain(struct input_unix_client *cl)
+{
+	struct input_unix *u = cl->u;
+	uv_os_fd_t fd;
+
+	if (cl->closing || uv_fileno((uv_handle_t *)&cl->pipe, &fd) != 0)
+		return;
+	if (cl->used > 0) { /* lines kept by a pause */
+		cl->rescan = 0;
+		client_split(cl, 0);
+	}
+	for (int i = 0; i < INPUT_UNIX_DRAIN_READS && !cl->closing && !u->closing; i++) {
+		uv_buf_t b;
+		ssize_t n;
+		size_t from = cl->used;
+
+		client_on_alloc((uv_handle_t *)&cl->pipe, 0, &b);
+		if (b.base == NULL)
+			return;
+		do
+			n = read(fd, b.base, b.len);
+		while (n < 0 && errno == EINTR);
+		if (n <= 0) {
+			if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
+				u->st.read_errors++;
+			return; /* the end of the stream is counted at close */
+		}
+		u->st.reads++;
+		u->st.bytes += (uint64_t)n;
+		cl->used += (size_t)n;
+		client_split(cl, from);
+	}
+}
+
+void
+input_unix_drain(struct input_unix *u)
+{
+	struct input_unix_client *cl, *next;
+
+	if (u == NULL || u->closing || !u->started)
+		return;
+	u->draining = 1;
+	u->paused = 0;
+	uv_idle_stop(&u->idle);
+	if (u->conf.kind == INPUT_UNIX_DGRAM) {
+		for (unsigned i = 0; i < INPUT_UNIX_DRAIN_DGRAMS && !u->closing; i++)
+			if (input_unix_recv_one(u) <= 0)
+				break;
+	} else {
+		for (cl = u->clients; cl != NULL && !u->closing; cl = next) {
+			next = cl->next;
+			client_drain(cl);
+		}
+	}
+	u->draining = 0;
 }
 
 void

@@ -146,6 +146,17 @@ void input_unix_pause(struct input_unix *u);
 void input_unix_resume(struct input_unix *u);
 
 /*
+ * Shutdown without losing what was sent: deliver every line buffered
+ * (paused ones included) and what the kernel holds for the socket and
+ * each connection now, reading without blocking, pauses ignored (a line
+ * callback asking to pause is not obeyed). Bounded: a writer that keeps
+ * writing does not hold it forever. Then call input_unix_close(), whose
+ * counts (partial, dropped) are what is left. Loop thread only, not from
+ * a line callback.
+ */
+void input_unix_drain(struct input_unix *u);
+
+/*
  * Remove the socket file, disconnect every writer and free,
  * asynchronously: on_close(arg) runs from the loop once every handle is
  * closed, and then u is gone. No line callback runs after this call,

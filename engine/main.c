@@ -430,6 +430,16 @@ main_worker_conf(const struct config *c, const struct score_conf *sc, struct mai
 		wc->analyze = &p->analyze;
 		wc->analyzers_path = p->analyzers;
 	}
+	if (i == 0 && !offline) { /* live EVE inputs: worker 0 reads them all */
+		wc->in_file = c->in_file_enabled ? c->in_file_path : NULL;
+		wc->in_file_from_end = c->in_file_from_end;
+		wc->in_unix = c->in_unix_enabled ? c->in_unix_path : NULL;
+		wc->in_unix_dgram = strcmp(c->in_unix_type, "dgram") == 0;
+		if (main_state.own) { /* worker_new creates the socket: the run-as user's */
+			wc->in_unix_uid = main_state.owner.uid;
+			wc->in_unix_gid = main_state.owner.gid;
+		}
+	}
 	if (!c->mad_enabled || sc->n_specs == 0)
 		return;
 	wc->score = sc;
@@ -480,6 +490,14 @@ main_start_workers(void)
 
 /* ------------------------------------------------------------ signals */
 
+/* End the workers' live EVE inputs (signal-safe). */
+static void
+main_stop_workers(void)
+{
+	for (unsigned i = 0; i < main_state.n_workers; i++)
+		worker_stop(main_state.workers[i]);
+}
+
 static void
 main_on_signal(int sig)
 {
@@ -496,6 +514,7 @@ main_on_signal(int sig)
 	}
 	if (main_state.cap != NULL)
 		capture_stop(main_state.cap);
+	main_stop_workers();
 }
 
 static void
@@ -525,36 +544,6 @@ main_now_us(void)
 }
 
 static void
-main_sum_score(struct score_stats *sum, const struct score_stats *s)
-{
-	sum->records += s->records;
-	sum->updates += s->updates;
-	sum->outliers += s->outliers;
-	sum->skipped += s->skipped;
-	sum->groups += s->groups;
-	sum->groups_full += s->groups_full;
-	sum->redis_calls += s->redis_calls;
-	sum->redis_replies += s->redis_replies;
-	sum->redis_fallbacks += s->redis_fallbacks;
-	sum->redis_pending += s->redis_pending;
-	sum->redis_errors += s->redis_errors;
-	sum->redis_batches += s->redis_batches;
-}
-
-static void
-main_sum_sink(struct sink_stats *sum, const struct sink_stats *s)
-{
-	sum->written += s->written;
-	sum->lines += s->lines;
-	sum->bytes += s->bytes;
-	sum->dropped += s->dropped;
-	sum->unsure += s->unsure;
-	sum->errors += s->errors;
-	sum->reconnects += s->reconnects;
-	sum->queued += s->queued;
-	sum->connected += s->connected;
-}
-static void
 main_sum_workers(struct worker_stats *sum)
 {
 	memset(sum, 0, sizeof(*sum));
@@ -562,24 +551,7 @@ main_sum_workers(struct worker_stats *sum)
 		struct worker_stats ws;
 
 		worker_stats_get(main_state.workers[i], &ws);
-		sum->records += ws.records;
-		sum->lines += ws.lines;
-		sum->format_errors += ws.format_errors;
-		sum->dropped += ws.dropped;
-		sum->write_errors += ws.write_errors;
-		sum->outlier_lines += ws.outlier_lines;
-		sum->outlier_dropped += ws.outlier_dropped;
-		sum->snapshot_saves += ws.snapshot_saves;
-		sum->snapshot_errors += ws.snapshot_errors;
-		sum->eve_lines += ws.eve_lines;
-		sum->eve_flows += ws.eve_flows;
-		sum->eve_others += ws.eve_others;
-		sum->eve_refused += ws.eve_refused;
-		sum->eve_too_long += ws.eve_too_long;
-		main_sum_score(&sum->score, &ws.score);
-		analyze_stats_add(&sum->analyzers, &ws.analyzers);
-		for (unsigned k = 0; k < OUTPUTS_KINDS; k++)
-			main_sum_sink(&sum->outputs.kind[k], &ws.outputs.kind[k]);
+		worker_stats_add(sum, &ws);
 	}
 }
 
@@ -616,6 +588,7 @@ main_shutdown(void *arg)
 	(void)arg;
 	if (main_state.cap != NULL)
 		capture_stop(main_state.cap);
+	main_stop_workers();
 }
 
 /* reload-analyzers: as SIGUSR2; the workers reload on their loops within a second. */
@@ -881,6 +854,17 @@ main_give_files(const struct config *c, const struct main_paths *p, const struct
 	}
 	if (rc == 0)
 		rc = main_give_socket(c, t);
+	if (rc == 0 && c->in_unix_enabled) { /* the EVE socket is unlinked at exit */
+		char dir[PATH_MAX], *slash;
+
+		snprintf(dir, sizeof(dir), "%s", c->in_unix_path);
+		slash = strrchr(dir, '/');
+		if (slash != NULL && slash != dir) {
+			*slash = '\0';
+			if (main_give_dir(dir, t) < 0)
+				LOG_WARN("main", "%s: the EVE socket will outlive darter", dir);
+		}
+	}
 	if (rc < 0)
 		fprintf(stderr, "darter: run-as %s: cannot hand %s over: %s\n", t->user, p->dir,
 			strerror(-rc));
@@ -958,6 +942,55 @@ main_outliers_path(const struct main_paths *p)
 	return p->outliers[0] ? p->outliers : "nowhere";
 }
 
+/*
+ * Live mode without capture ports: darter as Suricata's EVE analytics
+ * engine. No DPDK; one worker reads the configured EVE inputs on its
+ * loop until SIGTERM (or the control socket's shutdown), with the
+ * operator interfaces and the privilege drop of live capture.
+ */
+static int
+main_run_inputs(const struct config *c, const struct main_opts *o)
+{
+	static struct main_paths paths;
+	struct worker_conf wc;
+	struct score_conf sc;
+	uint64_t start_us = main_now_us();
+	int rc;
+
+	if (main_score_conf(c, &sc) < 0 || (c->run_as_enabled && main_run_as(c) < 0) ||
+	    main_paths_init(c, o, &paths) < 0 || main_outputs_conf(c, &paths.outputs) < 0)
+		return 1;
+	if (c->n_workers > 1)
+		LOG_NOTICE("main", "EVE inputs only: one worker (workers.count %u not used)",
+			   (unsigned)c->n_workers);
+	main_state.workers = calloc(1, sizeof(*main_state.workers));
+	if (main_state.workers == NULL)
+		return 1;
+	main_worker_conf(c, &sc, &paths, 0, 0, &wc);
+	main_state.workers[0] = worker_new(&wc, NULL); /* creates the socket: before the drop */
+	if (main_state.workers[0] == NULL) {
+		fprintf(stderr, "darter: EVE inputs: %s\n", strerror(errno));
+		free(main_state.workers);
+		main_state.workers = NULL;
+		return 1;
+	}
+	main_state.n_workers = 1;
+	main_signals();
+	rc = (main_state.ops = main_ops_start(c, paths.eve, start_us)) == NULL ? -EADDRINUSE : 0;
+	if (rc == 0 && main_state.own)
+		rc = main_drop(c, &paths);
+	if (rc < 0)
+		worker_stop(main_state.workers[0]); /* it closes its inputs and ends at once */
+	if (worker_start(main_state.workers[0]) == 0)
+		worker_join(main_state.workers[0]); /* until SIGTERM: worker_stop() */
+	ops_stop(main_state.ops);
+	main_state.ops = NULL;
+	if (rc == 0)
+		main_finish(c, paths.eve, main_outliers_path(&paths), start_us);
+	main_forget_workers();
+	return rc == 0 ? 0 : 1;
+}
+
 /* Capture: offline (-r) or live (-c with capture.ports). */
 static int
 main_run_capture(const struct config *c, const struct main_opts *o)
@@ -976,6 +1009,8 @@ main_run_capture(const struct config *c, const struct main_opts *o)
 	if (main_capture_conf(c, o, &cc, vdev, sizeof(vdev), ports, extra) < 0)
 		return 1;
 	main_route_conf(c, &sc, &cc);
+	if (cc.eal.n_ports == 0 && !cc.offline && (c->in_file_enabled || c->in_unix_enabled))
+		return main_run_inputs(c, o);
 	if (cc.eal.n_ports == 0) {
 		fprintf(stderr,
 			"darter: nothing to capture: give -r FILE, -e FILE, or capture.ports "
@@ -1006,6 +1041,7 @@ main_run_capture(const struct config *c, const struct main_opts *o)
 		rc = capture_run(main_state.cap);
 	else
 		capture_stop(main_state.cap), capture_run(main_state.cap);
+	main_stop_workers(); /* capture is over: so are the live EVE inputs */
 	for (unsigned i = 0; i < main_state.n_workers; i++)
 		worker_join(main_state.workers[i]);
 	ops_stop(main_state.ops);

@@ -7,6 +7,7 @@
 #include "stats.h"
 
 #include <assert.h>
+#include <stdio.h>
 #include <string.h>
 
 struct stats_list {
@@ -31,6 +32,7 @@ stats_capture(struct stats_list *l, const struct port_stats *p)
 	stats_add(l, "capture.imissed", p->imissed);
 	stats_add(l, "capture.ierrors", p->ierrors);
 	stats_add(l, "capture.rx_no_mbufs", p->rx_nombuf);
+	stats_add(l, "capture.truncated", p->truncated);
 }
 
 static void
@@ -73,6 +75,54 @@ stats_flow(struct stats_list *l, const struct flow_table_stats *f)
 	stats_add(l, "flow.udp", f->udp);
 	stats_add(l, "flow.icmp", f->icmp);
 	stats_add(l, "flow.memuse", f->memuse);
+}
+
+/* Refused EVE lines by reason: darter.eve_input.errors.syntax, ... */
+static void
+stats_eve_errors(struct stats_list *l, const uint64_t *errors)
+{
+	static char names[EVE_IN_ERR__COUNT][64];
+
+	for (int e = EVE_IN_OK + 1; e < EVE_IN_ERR__COUNT; e++) {
+		/* names are fixed for the process: build once, single-threaded caller */
+		if (names[e][0] == '\0')
+			snprintf(names[e], sizeof(names[e]), "darter.eve_input.errors.%s",
+				 eve_in_error_name((enum eve_in_error)e));
+		stats_add(l, names[e], errors[e]);
+	}
+}
+
+/* The followed EVE file (or the -e file). */
+static void
+stats_eve_file(struct stats_list *l, const struct input_file_stats *f)
+{
+	stats_add(l, "darter.eve_input.file.lines", f->lines);
+	stats_add(l, "darter.eve_input.file.bytes", f->bytes);
+	stats_add(l, "darter.eve_input.file.too_long", f->too_long);
+	stats_add(l, "darter.eve_input.file.partial", f->partial);
+	stats_add(l, "darter.eve_input.file.dropped", f->dropped);
+	stats_add(l, "darter.eve_input.file.rotations", f->rotations);
+	stats_add(l, "darter.eve_input.file.truncations", f->truncations);
+	stats_add(l, "darter.eve_input.file.read_errors", f->read_errors);
+	stats_add(l, "darter.eve_input.file.open_errors", f->open_errors);
+}
+
+/* The EVE Unix socket. */
+static void
+stats_eve_socket(struct stats_list *l, const struct input_unix_stats *u)
+{
+	stats_add(l, "darter.eve_input.socket.lines", u->lines);
+	stats_add(l, "darter.eve_input.socket.bytes", u->bytes);
+	stats_add(l, "darter.eve_input.socket.too_long", u->too_long);
+	stats_add(l, "darter.eve_input.socket.partial", u->partial);
+	stats_add(l, "darter.eve_input.socket.dropped", u->dropped);
+	stats_add(l, "darter.eve_input.socket.clients", u->clients);
+	stats_add(l, "darter.eve_input.socket.clients_now", u->clients_now);
+	stats_add(l, "darter.eve_input.socket.rejected", u->rejected);
+	stats_add(l, "darter.eve_input.socket.disconnects", u->disconnects);
+	stats_add(l, "darter.eve_input.socket.read_errors", u->read_errors);
+	stats_add(l, "darter.eve_input.socket.accept_errors", u->accept_errors);
+	stats_add(l, "darter.eve_input.socket.pauses", u->pauses);
 }
 
 static void
@@ -126,6 +176,10 @@ stats_darter(struct stats_list *l, const struct capture_stats *cs, const struct 
 	stats_add(l, "darter.eve_input.others", ws->eve_others);
 	stats_add(l, "darter.eve_input.refused", ws->eve_refused);
 	stats_add(l, "darter.eve_input.too_long", ws->eve_too_long);
+	stats_add(l, "darter.eve_input.paused", ws->eve_paused);
+	stats_eve_errors(l, ws->eve_errors);
+	stats_eve_file(l, &ws->in_file);
+	stats_eve_socket(l, &ws->in_unix);
 }
 
 static void
@@ -143,6 +197,7 @@ stats_mad(struct stats_list *l, const struct worker_stats *ws)
 	stats_add(l, "darter.mad.redis_replies", s->redis_replies);
 	stats_add(l, "darter.mad.redis_fallbacks", s->redis_fallbacks);
 	stats_add(l, "darter.mad.redis_errors", s->redis_errors);
+	stats_add(l, "darter.mad.redis_batches", s->redis_batches);
 	stats_add(l, "darter.mad.snapshot_saves", ws->snapshot_saves);
 	stats_add(l, "darter.mad.snapshot_errors", ws->snapshot_errors);
 }
@@ -187,6 +242,17 @@ stats_analyzers(struct stats_list *l, const struct analyze_stats *a)
 	stats_add(l, "darter.analyzers.annotations", a->annotations);
 	stats_add(l, "darter.analyzers.reloads", a->reloads);
 	stats_add(l, "darter.analyzers.reload_errors", a->reload_errors);
+	stats_add(l, "darter.analyzers.killed", a->killed);
+	stats_add(l, "darter.analyzers.kill_deferred", a->kill_deferred);
+	stats_add(l, "darter.analyzers.resets", a->resets);
+	stats_add(l, "darter.analyzers.disabled", a->disabled);
+	stats_add(l, "darter.analyzers.deferred", a->deferred);
+	stats_add(l, "darter.analyzers.queue_drops", a->queue_drops);
+	stats_add(l, "darter.analyzers.abandoned", a->abandoned);
+	stats_add(l, "darter.analyzers.redis_commands", a->redis_commands);
+	stats_add(l, "darter.analyzers.redis_errors", a->redis_errors);
+	stats_add(l, "darter.analyzers.late_annotations", a->late_annotations);
+	stats_add(l, "darter.analyzers.retiring", a->retiring);
 }
 
 size_t

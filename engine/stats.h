@@ -15,7 +15,7 @@
 #include "eve.h"
 #include "worker.h"
 
-#define STATS_MAX_COUNTERS 256
+#define STATS_MAX_COUNTERS 384
 
 /*
  * Fill out[] (STATS_MAX_COUNTERS rows) from the capture counters and the

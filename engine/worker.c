@@ -7,6 +7,14 @@
  * every second and applies reopen requests, and a timer that snapshots
  * the MAD state. A drain turn is bounded so the loop stays responsive.
  *
+ * Live EVE inputs (a followed file, a Unix socket) are read on the same
+ * loop and their lines take the path of darter -e. They pause, rather
+ * than drop, while the sinks are over WORKER_SINK_HIGH or the Redis
+ * window is full, and resume from the retry timer or a Redis reply.
+ * They end at worker_stop() (SIGTERM): closed first, then the worker
+ * finishes like after a replay. Not done here: spreading one input's
+ * lines over several workers (main gives them to worker 0).
+ *
  * A record goes to the scorer; its done callback (at once for the local
  * store, on the Redis reply for the redis store) formats and writes it.
  * When the handoff reports every producer done and the rings empty, the
@@ -32,17 +40,19 @@
 #include "eve.h"
 #include "eve_in.h"
 #include "input_file.h"
+#include "input_unix.h"
 #include "outputs.h"
 #include "log.h"
 #include "sink_file.h"
 
-#define WORKER_BATCH	    256
-#define WORKER_TURN_BATCHES 16
-#define WORKER_FLUSH_MS	    1000
-#define WORKER_LINE_MAX	    4096
-#define WORKER_RETRY_MS	    2
-#define WORKER_SINK_HIGH    256	 /* lines queued in a network sink: a replay waits */
-#define WORKER_SINK_WAIT_MS 5000 /* ... for at most this long without progress */
+#define WORKER_BATCH	     256
+#define WORKER_TURN_BATCHES  16
+#define WORKER_FLUSH_MS	     1000
+#define WORKER_LINE_MAX	     4096
+#define WORKER_RETRY_MS	     2
+#define WORKER_SINK_HIGH     256  /* lines queued in a network sink: a replay waits */
+#define WORKER_SINK_WAIT_MS  5000 /* ... for at most this long without progress */
+#define WORKER_LIVE_RETRY_MS 50	  /* live inputs paused that long: look for room less often */
 
 struct worker {
 	struct worker_conf conf;
@@ -66,7 +76,13 @@ struct worker {
 	struct sink_file *an_out; /* their emitted events */
 	atomic_uint reload_req;	  /* worker_reload() requests */
 	unsigned reload_done;
-	struct input_file *in; /* EVE input (darter -e), NULL: none */
+	struct input_file *in;		 /* EVE input file (-e, or followed), NULL: none */
+	struct input_unix *in_unix;	 /* live EVE socket, NULL: none (or closing) */
+	struct input_unix *unix_closing; /* ... until its close callback */
+	atomic_uint stop_req;		 /* worker_stop() */
+	int stopped;			 /* live inputs closed */
+	char in_file[PATH_MAX];
+	char in_unix_path[PATH_MAX];
 	struct eve_in *eve_in;
 	int input_done;	  /* the EVE input reached its end */
 	int input_paused; /* the EVE input waits for the scorer's room */
@@ -142,6 +158,8 @@ static unsigned worker_room(const struct worker *w);
 static void worker_on_idle(uv_idle_t *idle);
 static void worker_unblock(struct worker *w);
 static void worker_on_retry(uv_timer_t *t);
+static unsigned worker_input_room(const struct worker *w);
+static void worker_inputs_resume(struct worker *w);
 
 /* score_done_fn: the record's evidence is ready. */
 static void
@@ -160,20 +178,29 @@ worker_on_scored(void *arg, const struct flow_record *r, const struct score_resu
 static void
 worker_unblock(struct worker *w)
 {
+	uint64_t delay = WORKER_RETRY_MS;
+
 	if (!w->blocked && !w->input_paused)
 		return;
-	if (worker_room(w) == 0) {
+	if ((w->blocked && worker_room(w) == 0) || (w->input_paused && worker_input_room(w) == 0)) {
 		/* Redis replies call back here; sinks do not: look again shortly. A
 		   reader that takes nothing for WORKER_SINK_WAIT_MS makes the replay
-		   go on, its sink dropping (counted), rather than hang. */
+		   go on, its sink dropping (counted), rather than hang. Live inputs
+		   keep waiting (the file and Suricata's socket hold the lines),
+		   looking less often. */
 		if (++w->retries * WORKER_RETRY_MS >= WORKER_SINK_WAIT_MS) {
-			w->sink_stuck = 1;
-			LOG_WARN("worker",
-				 "worker %u: a network sink takes nothing: dropping its lines",
-				 w->conf.id);
+			if (w->conf.replay && !w->sink_stuck) {
+				w->sink_stuck = 1;
+				LOG_WARN("worker",
+					 "worker %u: a network sink takes nothing: dropping its "
+					 "lines",
+					 w->conf.id);
+			} else if (!w->conf.replay) {
+				delay = WORKER_LIVE_RETRY_MS;
+			}
 		}
-		if (!uv_is_active((uv_handle_t *)&w->retry))
-			uv_timer_start(&w->retry, worker_on_retry, WORKER_RETRY_MS, 0);
+		if (!uv_is_active((uv_handle_t *)&w->retry) && !w->finished)
+			uv_timer_start(&w->retry, worker_on_retry, delay, 0);
 		return;
 	}
 	w->retries = 0;
@@ -183,7 +210,7 @@ worker_unblock(struct worker *w)
 	}
 	if (w->input_paused) {
 		w->input_paused = 0;
-		input_file_resume_lines(w->in);
+		worker_inputs_resume(w);
 	}
 }
 
@@ -249,21 +276,74 @@ worker_on_snapshot(uv_timer_t *timer)
 static void
 worker_eve_stats(struct worker *w)
 {
-	const struct eve_in_stats *es = eve_in_stats(w->eve_in);
+	const struct eve_in_stats *es;
 
+	if (w->eve_in == NULL)
+		return;
+	es = eve_in_stats(w->eve_in);
 	w->st.eve_lines = es->lines;
 	w->st.eve_flows = es->flows;
 	w->st.eve_others = es->others;
 	w->st.eve_refused = es->refused;
+	memcpy(w->st.eve_errors, es->errors, sizeof(w->st.eve_errors));
 	if (w->in != NULL)
-		w->st.eve_too_long = input_file_stats(w->in)->too_long;
+		w->st.in_file = *input_file_stats(w->in);
+	if (w->in_unix != NULL)
+		w->st.in_unix = *input_unix_stats(w->in_unix);
 }
 
-/* input_file_line_cb: a flow event becomes a record like capture's. */
 static void
-worker_on_eve_line(void *arg, const char *line, size_t len)
+worker_inputs_pause(struct worker *w)
 {
-	struct worker *w = arg;
+	w->input_paused = 1;
+	w->st.eve_paused++;
+	if (w->in != NULL)
+		input_file_pause(w->in);
+	if (w->in_unix != NULL)
+		input_unix_pause(w->in_unix);
+}
+
+static void
+worker_inputs_resume(struct worker *w)
+{
+	if (w->in != NULL)
+		input_file_resume_lines(w->in);
+	if (w->in_unix != NULL)
+		input_unix_resume(w->in_unix);
+}
+
+/*
+ * SIGHUP (worker_reopen): reopen the files before anything more is
+ * written, so records drained at SIGTERM right after a rotation land in
+ * the new files, not the renamed ones.
+ */
+static void
+worker_poll_reopen(struct worker *w)
+{
+	unsigned req = atomic_load_explicit(&w->reopen_req, memory_order_relaxed);
+
+	if (req == w->reopen_done)
+		return;
+	w->reopen_done = req;
+	if (w->eve != NULL && sink_file_reopen(w->eve) < 0)
+		LOG_WARN("worker", "worker %u: cannot reopen %s: %s", w->conf.id, w->conf.eve_path,
+			 strerror(errno));
+	if (w->outliers != NULL && sink_file_reopen(w->outliers) < 0)
+		LOG_WARN("worker", "worker %u: cannot reopen %s: %s", w->conf.id,
+			 w->conf.outliers_path, strerror(errno));
+	if (w->an_out != NULL && sink_file_reopen(w->an_out) < 0)
+		LOG_WARN("worker", "worker %u: cannot reopen %s: %s", w->conf.id,
+			 w->conf.analyzers_path, strerror(errno));
+}
+
+/*
+ * One EVE line from any input: a flow event becomes a record like
+ * capture's. Then, when the scorer or the sinks have no room, every
+ * input pauses (worker_unblock resumes them).
+ */
+static void
+worker_eve_line(struct worker *w, const char *line, size_t len)
+{
 	struct flow_record rec;
 
 	worker_poll_ctl(w);
@@ -282,11 +362,26 @@ worker_on_eve_line(void *arg, const char *line, size_t len)
 			  eve_in_last_field(w->eve_in));
 		break;
 	}
-	if (worker_room(w) == 0) { /* the Redis window is full: the file waits */
-		w->input_paused = 1;
-		input_file_pause(w->in);
+	if (!w->input_paused && worker_input_room(w) == 0) {
+		worker_inputs_pause(w);
 		worker_unblock(w); /* arms the retry when sinks, not Redis, are full */
 	}
+}
+
+/* input_file_line_cb */
+static void
+worker_on_file_line(void *arg, const char *line, size_t len)
+{
+	worker_eve_line(arg, line, len);
+}
+
+/* input_unix_line_cb: worker_eve_line pauses the socket itself when needed. */
+static int
+worker_on_unix_line(void *arg, const char *line, size_t len, uint64_t conn)
+{
+	(void)conn;
+	worker_eve_line(arg, line, len);
+	return INPUT_UNIX_CONTINUE;
 }
 
 static void
@@ -302,18 +397,19 @@ worker_on_eve_done(void *arg, int status)
 	worker_step(w);
 }
 
+/* The file: read once (-e) or followed (live). */
 static int
-worker_eve_new(struct worker *w)
+worker_file_new(struct worker *w, const char *path, int follow)
 {
 	struct input_file_conf ic;
 	int rc;
 
-	w->eve_in = eve_in_new(NULL);
-	if (w->eve_in == NULL)
-		return -errno;
 	input_file_conf_defaults(&ic);
-	ic.path = w->conf.eve_input;
-	w->in = input_file_new(&w->loop, &ic, worker_on_eve_line, worker_on_eve_done, w);
+	ic.path = path;
+	ic.follow = follow;
+	ic.from_end = follow && w->conf.in_file_from_end;
+	w->in = input_file_new(&w->loop, &ic, worker_on_file_line,
+			       follow ? NULL : worker_on_eve_done, w);
 	if (w->in == NULL)
 		return -errno;
 	rc = input_file_start(w->in);
@@ -323,6 +419,90 @@ worker_eve_new(struct worker *w)
 		return rc;
 	}
 	return 0;
+}
+
+/* The socket, listening when this returns (main thread, before the loop runs). */
+static int
+worker_unix_new(struct worker *w)
+{
+	struct input_unix_conf uc;
+	int rc;
+
+	input_unix_conf_defaults(&uc);
+	uc.path = w->conf.in_unix;
+	uc.kind = w->conf.in_unix_dgram ? INPUT_UNIX_DGRAM : INPUT_UNIX_STREAM;
+	if (w->conf.in_unix_uid != 0)
+		uc.uid = w->conf.in_unix_uid;
+	if (w->conf.in_unix_gid != 0)
+		uc.gid = w->conf.in_unix_gid;
+	w->in_unix = input_unix_new(&w->loop, &uc, worker_on_unix_line, w);
+	if (w->in_unix == NULL)
+		return -errno;
+	rc = input_unix_start(w->in_unix);
+	if (rc < 0) {
+		LOG_ERR("worker", "worker %u: EVE socket %s: %s", w->conf.id, w->conf.in_unix,
+			strerror(-rc));
+		input_unix_close(w->in_unix, NULL);
+		w->in_unix = NULL;
+		return rc;
+	}
+	LOG_NOTICE("worker", "worker %u: reading EVE JSON from %s socket %s", w->conf.id,
+		   w->conf.in_unix_dgram ? "dgram" : "stream", w->conf.in_unix);
+	return 0;
+}
+
+/* Every EVE input of the worker, with their parser. */
+static int
+worker_eve_new(struct worker *w)
+{
+	int rc = 0;
+
+	w->eve_in = eve_in_new(NULL);
+	if (w->eve_in == NULL)
+		return -errno;
+	if (w->conf.eve_input != NULL)
+		rc = worker_file_new(w, w->conf.eve_input, 0);
+	else if (w->conf.in_file != NULL)
+		rc = worker_file_new(w, w->conf.in_file, 1);
+	if (rc == 0 && w->conf.in_file != NULL)
+		LOG_NOTICE("worker", "worker %u: following EVE file %s", w->conf.id,
+			   w->conf.in_file);
+	if (rc == 0 && w->conf.in_unix != NULL)
+		rc = worker_unix_new(w);
+	return rc;
+}
+
+static void
+worker_on_unix_closed(void *arg)
+{
+	struct worker *w = arg;
+
+	w->st.in_unix = *input_unix_stats(w->unix_closing); /* counts what close dropped */
+	w->unix_closing = NULL;
+}
+
+/* worker_stop(): close the live inputs; the worker then finishes as after a replay. */
+static void
+worker_inputs_stop(struct worker *w)
+{
+	if (w->stopped || atomic_load(&w->stop_req) == 0)
+		return;
+	w->stopped = 1;
+	if (w->conf.in_file == NULL && w->conf.in_unix == NULL)
+		return;
+	worker_eve_stats(w);
+	if (w->conf.in_file != NULL && w->in != NULL) {
+		input_file_close(w->in, NULL);
+		w->in = NULL;
+	}
+	if (w->in_unix != NULL) {
+		input_unix_drain(w->in_unix); /* what Suricata sent before the stop */
+		w->unix_closing = w->in_unix;
+		w->in_unix = NULL;
+		input_unix_close(w->unix_closing, worker_on_unix_closed);
+	}
+	w->input_paused = 0;
+	w->input_done = 1;
 }
 
 /* ------------------------------------------------------------ finish */
@@ -355,8 +535,8 @@ worker_finish(struct worker *w)
 		return;
 	}
 	w->finished = 1;
+	worker_eve_stats(w);
 	if (w->in != NULL) {
-		worker_eve_stats(w);
 		input_file_close(w->in, NULL);
 		w->in = NULL;
 	}
@@ -393,16 +573,17 @@ enum worker_drained {
  * rings hold what its window cannot: backpressure instead of scoring
  * around Redis, which would leave the shared estimate behind.
  */
+static int
+worker_sinks_full(const struct worker *w)
+{
+	return w->out != NULL && !w->sink_stuck && outputs_queued(w->out) >= WORKER_SINK_HIGH;
+}
+
 static unsigned
-worker_room(const struct worker *w)
+worker_score_room(const struct worker *w)
 {
 	unsigned pending, window;
 
-	/* A replay (-r, -e) waits for its network sinks; live capture never
-	   does: they drop and count instead. */
-	if (w->out != NULL && w->conf.replay && !w->sink_stuck &&
-	    outputs_queued(w->out) >= WORKER_SINK_HIGH)
-		return 0;
 	if (w->score == NULL || w->score_conf.store != SCORE_STORE_REDIS)
 		return WORKER_BATCH;
 	pending = score_pending(w->score);
@@ -412,12 +593,29 @@ worker_room(const struct worker *w)
 	return window - pending < WORKER_BATCH ? window - pending : WORKER_BATCH;
 }
 
-/* Every input is over: the producers of the handoff, and the EVE file. */
+static unsigned
+worker_room(const struct worker *w)
+{
+	/* A replay (-r, -e) waits for its network sinks; live capture never
+	   does: they drop and count instead. */
+	if (w->conf.replay && worker_sinks_full(w))
+		return 0;
+	return worker_score_room(w);
+}
+
+/* EVE inputs always wait for room: their lines are not lost by waiting. */
+static unsigned
+worker_input_room(const struct worker *w)
+{
+	return worker_sinks_full(w) ? 0 : worker_score_room(w);
+}
+
+/* Every input is over: the producers of the handoff, the EVE file and socket. */
 static int
 worker_inputs_done(struct worker *w)
 {
 	return (w->h == NULL || handoff_finished(w->h, w->conf.id)) &&
-	       (w->in == NULL || w->input_done);
+	       (w->in == NULL || w->input_done) && w->in_unix == NULL;
 }
 
 /* One bounded drain turn. */
@@ -456,6 +654,7 @@ worker_step(struct worker *w)
 	enum worker_drained d;
 
 	worker_poll_ctl(w);
+	worker_inputs_stop(w);
 	d = worker_drain(w);
 
 	if (d == WORKER_EMPTY && !w->finished && worker_inputs_done(w))
@@ -488,29 +687,17 @@ static void
 worker_on_flush(uv_timer_t *timer)
 {
 	struct worker *w = timer->data;
-	unsigned req = atomic_load(&w->reopen_req);
 
 	if (w->score != NULL)
 		score_stats_get(w->score, &w->st.score);
 	worker_poll_ctl(w);
+	worker_eve_stats(w);
 	if (w->an != NULL)
 		analyze_stats(w->an, &w->st.analyzers);
 	if (w->out != NULL)
 		outputs_stats(w->out, &w->st.outputs);
 	if (w->an_out != NULL)
 		sink_file_flush(w->an_out);
-	if (req != w->reopen_done) {
-		w->reopen_done = req;
-		if (w->eve != NULL && sink_file_reopen(w->eve) < 0)
-			LOG_WARN("worker", "worker %u: cannot reopen %s: %s", w->conf.id,
-				 w->conf.eve_path, strerror(errno));
-		if (w->outliers != NULL && sink_file_reopen(w->outliers) < 0)
-			LOG_WARN("worker", "worker %u: cannot reopen %s: %s", w->conf.id,
-				 w->conf.outliers_path, strerror(errno));
-		if (w->an_out != NULL && sink_file_reopen(w->an_out) < 0)
-			LOG_WARN("worker", "worker %u: cannot reopen %s: %s", w->conf.id,
-				 w->conf.analyzers_path, strerror(errno));
-	}
 	if (w->eve != NULL)
 		sink_file_flush(w->eve);
 	if (w->outliers != NULL)
@@ -528,6 +715,7 @@ worker_poll_ctl(struct worker *w)
 {
 	unsigned reload = atomic_load_explicit(&w->reload_req, memory_order_relaxed);
 
+	worker_poll_reopen(w);
 	if (reload == w->reload_done)
 		return;
 	w->reload_done = reload;
@@ -610,6 +798,21 @@ worker_score_new(struct worker *w)
 	return 0;
 }
 
+/* Copy *path (if set) into buf, PATH_MAX bytes, and point *path at it. */
+static int
+worker_copy_path(const char **path, char *buf)
+{
+	if (*path == NULL)
+		return 0;
+	if (strlen(*path) >= PATH_MAX) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	strcpy(buf, *path);
+	*path = buf;
+	return 0;
+}
+
 struct worker *
 worker_new(const struct worker_conf *conf, struct handoff *h)
 {
@@ -629,14 +832,14 @@ worker_new(const struct worker_conf *conf, struct handoff *h)
 		strcpy(w->snapshot_path, conf->snapshot_path);
 		w->conf.snapshot_path = w->snapshot_path;
 	}
-	if (conf->eve_input != NULL) {
-		if (strlen(conf->eve_input) >= sizeof(w->eve_input)) {
-			free(w);
-			errno = ENAMETOOLONG;
-			return NULL;
-		}
-		strcpy(w->eve_input, conf->eve_input);
-		w->conf.eve_input = w->eve_input;
+	if (worker_copy_path(&w->conf.eve_input, w->eve_input) < 0 ||
+	    worker_copy_path(&w->conf.in_file, w->in_file) < 0 ||
+	    worker_copy_path(&w->conf.in_unix, w->in_unix_path) < 0 ||
+	    (conf->eve_input != NULL && (conf->in_file != NULL || conf->in_unix != NULL))) {
+		rc = errno == ENAMETOOLONG ? ENAMETOOLONG : EINVAL;
+		free(w);
+		errno = rc;
+		return NULL;
 	}
 	if (conf->eve_path != NULL && (w->eve = sink_file_open(conf->eve_path)) == NULL)
 		goto fail;
@@ -662,7 +865,8 @@ worker_new(const struct worker_conf *conf, struct handoff *h)
 			goto fail_loop;
 		}
 	}
-	if (conf->eve_input != NULL && (rc = worker_eve_new(w)) < 0) {
+	if ((conf->eve_input != NULL || conf->in_file != NULL || conf->in_unix != NULL) &&
+	    (rc = worker_eve_new(w)) < 0) {
 		errno = -rc;
 		goto fail_loop;
 	}
@@ -671,6 +875,8 @@ worker_new(const struct worker_conf *conf, struct handoff *h)
 	return w;
 fail_loop:
 	rc = errno;
+	input_file_close(w->in, NULL);
+	input_unix_close(w->in_unix, NULL);
 	if (w->score != NULL)
 		score_close(w->score, NULL, NULL);
 	analyze_close(w->an);
@@ -762,6 +968,20 @@ worker_reload(struct worker *w)
 }
 
 void
+worker_stop(struct worker *w)
+{
+	/*
+	 * Only the first stop wakes the loop, and only one that live inputs
+	 * keep running: any other may have finished and closed its loop, and
+	 * uv_async_send on a closed loop aborts (after darter -r, main stops
+	 * workers that may be done already).
+	 */
+	if (atomic_fetch_add(&w->stop_req, 1) == 0 &&
+	    (w->conf.in_file != NULL || w->conf.in_unix != NULL))
+		uv_async_send(&w->wake); /* async-signal-safe */
+}
+
+void
 worker_reopen(struct worker *w)
 {
 	atomic_fetch_add(&w->reopen_req, 1);
@@ -771,6 +991,7 @@ void
 worker_stats_get(const struct worker *w, struct worker_stats *st)
 {
 	*st = w->st;
+	st->eve_too_long = st->in_file.too_long + st->in_unix.too_long;
 	if (w->eve != NULL) {
 		const struct sink_file_stats *ss = sink_file_stats(w->eve);
 		st->lines = ss->lines;
@@ -796,4 +1017,22 @@ worker_free(struct worker *w)
 	sink_file_close(w->an_out);
 	eve_in_free(w->eve_in);
 	free(w);
+}
+
+/*
+ * Every field of struct worker_stats, nested ones included, is a
+ * uint64_t counter or gauge: summing them as an array keeps the totals
+ * right when a counter is added.
+ */
+_Static_assert(sizeof(struct worker_stats) % sizeof(uint64_t) == 0,
+	       "struct worker_stats holds uint64_t fields only");
+
+void
+worker_stats_add(struct worker_stats *sum, const struct worker_stats *st)
+{
+	uint64_t *d = (uint64_t *)sum;
+	const uint64_t *s = (const uint64_t *)st;
+
+	for (size_t i = 0; i < sizeof(*st) / sizeof(uint64_t); i++)
+		d[i] += s[i];
 }

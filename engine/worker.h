@@ -6,14 +6,28 @@
  * to its sink; outliers also go to the outlier sink as alert events. It owns everything on its
  * loop; the only things that cross threads are the records (through the handoff) and the wake-up
  * (uv_async_send).
+ *
+ * Live EVE inputs (darter as Suricata's analytics engine): a worker may
+ * also follow an EVE file (tail -F) and listen on an EVE Unix socket;
+ * each line takes the path of darter -e (eve_in -> MAD -> analyzers ->
+ * sinks). main gives them to worker 0 only: one parser and one MAD
+ * state per input, so an input's groups are never split between
+ * workers. When the sinks hold more than their high-water mark (or the
+ * Redis window is full) the inputs pause: Suricata's writes block on the
+ * socket, the file waits on disk; nothing is dropped for room. Live
+ * inputs end only with worker_stop().
  */
 #ifndef DARTER_WORKER_H
 #define DARTER_WORKER_H
 
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "analyze.h"
+#include "eve_in.h"
 #include "handoff.h"
+#include "input_file.h"
+#include "input_unix.h"
 #include "outputs.h"
 #include "score.h"
 
@@ -32,6 +46,13 @@ struct worker_conf {
 	const char *eve_input; /* EVE JSON file read once (darter -e); copied */
 	int community_id;      /* add community_id to every event */
 	uint16_t community_seed;
+	/* Live EVE inputs (see above); strings copied. Not with eve_input. */
+	const char *in_file;  /* EVE file followed as tail -F; NULL: none */
+	int in_file_from_end; /* start at its current end */
+	const char *in_unix;  /* EVE socket darter listens on; NULL: none */
+	int in_unix_dgram;    /* SOCK_DGRAM (Suricata unix_dgram), else stream */
+	uid_t in_unix_uid;    /* owner of the socket file, so a dropped darter */
+	gid_t in_unix_gid;    /* and Suricata can use it; 0 or -1: unchanged */
 };
 
 struct worker_stats {
@@ -52,6 +73,10 @@ struct worker_stats {
 	struct analyze_stats analyzers; /* Lua analyzers */
 	struct outputs_stats outputs;	/* network sinks, by kind */
 	uint64_t eve_too_long;		/* lines over the reader's limit, skipped before parsing */
+	uint64_t eve_errors[EVE_IN_ERR__COUNT]; /* eve_refused by reason */
+	uint64_t eve_paused;			/* times the inputs paused for room in the sinks */
+	struct input_file_stats in_file;	/* the followed (or -e) file */
+	struct input_unix_stats in_unix;	/* the EVE socket */
 };
 
 struct worker;
@@ -59,8 +84,15 @@ struct worker;
 /*
  * Create worker conf->id reading from h: opens its sink, prepares its
  * loop and registers its wake-up with h. h may be NULL when the worker's
- * only input is conf->eve_input. Main thread. NULL with errno set on
- * failure (the EVE input file is opened here: ENOENT and such).
+ * only inputs are EVE ones. Main thread. NULL with errno set on failure
+ * (the EVE input file is opened here: ENOENT and such).
+ *
+ * The EVE socket (conf->in_unix) is created and listening when this
+ * returns, owned by conf->in_unix_uid/gid: call it while still root,
+ * before privdrop_drop(); the followed file is opened on the worker's
+ * loop, again at each rotation, so it must be readable by the dropped
+ * user. EADDRINUSE: a live darter listens there already; EEXIST: the
+ * path is not a socket; EINVAL: eve_input with a live input.
  */
 struct worker *worker_new(const struct worker_conf *conf, struct handoff *h);
 
@@ -68,8 +100,18 @@ struct worker *worker_new(const struct worker_conf *conf, struct handoff *h);
 int worker_start(struct worker *w);
 
 /*
+ * End the live EVE inputs: they are closed (the socket file removed,
+ * lines still buffered counted as dropped) and the worker then finishes
+ * as soon as its handoff (if any) is finished too; what is in flight is
+ * scored and flushed. Without live inputs it changes nothing. Any
+ * thread, any number of times, also after the worker finished;
+ * async-signal-safe (an atomic and, the first time, uv_async_send).
+ */
+void worker_stop(struct worker *w);
+
+/*
  * Wait until the worker finished: every producer done and its rings
- * drained, sink flushed. 0 or -errno.
+ * drained, live inputs stopped (worker_stop), sinks flushed. 0 or -errno.
  */
 int worker_join(struct worker *w);
 
@@ -81,6 +123,9 @@ void worker_reload(struct worker *w);
 
 /* Counters; exact after worker_join(). */
 void worker_stats_get(const struct worker *w, struct worker_stats *st);
+
+/* Add every counter of st to sum (the totals over workers). */
+void worker_stats_add(struct worker_stats *sum, const struct worker_stats *st);
 
 /* Free a joined (or never started) worker. NULL is fine. */
 void worker_free(struct worker *w);

@@ -981,6 +981,64 @@ test_stream_pause_then_close(void **state)
 	finish(c);
 }
 
+/*
+ * Shutdown drain: paused with lines buffered and more bytes waiting in
+ * the kernel; input_unix_drain delivers all of them although the reader
+ * is paused, so the close that follows has nothing left to count.
+ */
+static void
+test_stream_drain(void **state)
+{
+	struct ctx *c = *state;
+	const struct input_unix_stats *st;
+	int fd;
+
+	start_kind(c, INPUT_UNIX_STREAM);
+	fd = connect_to(c->path, SOCK_STREAM);
+	assert_true(fd >= 0);
+	send_str(fd, "1\n2\n3\n4\n5\n6\n7\n8\n9\n10\n11");
+	c->pause_at = 4;
+	run_until(c, paused, 5000);
+	send_str(fd, "\n12\n13\n14"); /* stays in the kernel: reading is paused */
+	run_for(c, 20);
+	st = input_unix_stats(c->u);
+	assert_int_equal(st->lines, 4);
+	c->paused_now = 0; /* lines are expected again, though the reader is paused */
+	input_unix_drain(c->u);
+	assert_int_equal(st->lines, 13);
+	assert_int_equal(c->n, 13);
+	assert_string_equal(c->lines[12], "13");
+	c->paused_now = 0;
+	input_unix_close(c->u, on_closed);
+	assert_int_equal(st->dropped, 0);
+	assert_int_equal(st->partial, 1); /* "14" never got its newline */
+	close(fd);
+	finish(c);
+}
+
+/* Datagrams sent before the loop ever ran: the drain reads them all. */
+static void
+test_dgram_drain(void **state)
+{
+	struct ctx *c = *state;
+	const struct input_unix_stats *st;
+	int fd;
+
+	start_kind(c, INPUT_UNIX_DGRAM);
+	fd = connect_to(c->path, SOCK_DGRAM);
+	assert_true(fd >= 0);
+	for (int i = 0; i < 5; i++)
+		send_str(fd, "{\"event_type\":\"x\"}\n");
+	input_unix_drain(c->u);
+	st = input_unix_stats(c->u);
+	assert_int_equal(st->lines, 5);
+	assert_int_equal(st->reads, 5);
+	input_unix_close(c->u, on_closed);
+	assert_int_equal(st->dropped, 0);
+	close(fd);
+	finish(c);
+}
+
 /* ------------------------------------------------------------------ */
 /* Datagrams                                                           */
 /* ------------------------------------------------------------------ */
@@ -1244,6 +1302,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_stream_close_from_callback, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stream_pause_resume, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stream_pause_then_close, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stream_drain, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dgram_drain, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dgram_many, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dgram_too_long, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dgram_pause_resume, setup, teardown),

@@ -965,6 +965,71 @@ test_doubles(void **state)
 	assert_string_equal(field(line, "median", v), "1e+20");
 }
 
+/*
+ * The printf-based formatting eve_double replaced, kept here as the
+ * reference: the digits written by hand must be the same bytes.
+ */
+static void
+ref_double(char *out, size_t len, double v)
+{
+	static const uint64_t p10[] = {
+		1,	  10,	     100,	 1000,	      10000,	    100000,	  1000000,
+		10000000, 100000000, 1000000000, 10000000000, 100000000000, 1000000000000};
+	double av = fabs(v);
+	uint64_t scaled, ip, fp;
+	int n, dp;
+
+	if (v == 0) {
+		snprintf(out, len, "0");
+		return;
+	}
+	if (av < 1e-4 || av >= 1e15) {
+		snprintf(out, len, "%.9g", v);
+		return;
+	}
+	for (dp = 12; dp > 0 && av >= (double)p10[12 - dp] * 1e-3; dp--)
+		;
+	scaled = (uint64_t)llround(av * (double)p10[dp]);
+	ip = scaled / p10[dp];
+	fp = scaled % p10[dp];
+	n = snprintf(out, len, "%s%" PRIu64, v < 0 ? "-" : "", ip);
+	if (fp == 0)
+		return;
+	while (fp % 10 == 0) {
+		fp /= 10;
+		dp--;
+	}
+	snprintf(out + n, len - (size_t)n, ".%0*" PRIu64, dp, fp);
+}
+
+/* Evidence numbers: the same bytes as the printf reference, fractions with leading zeros too. */
+static void
+test_doubles_exact(void **state)
+{
+	struct flow_record r = rec_tcp4();
+	struct score_result res = result_example(0);
+	struct eve_flow_extra x = {.scores = &res, .n_scores = 1};
+	struct rng g = {4242};
+	char v[64], want[64];
+	(void)state;
+
+	for (int i = 0; i < 200000; i++) {
+		double mag =
+			pow(10.0, (double)(rng_next(&g) % 2200) / 100.0 - 6.0); /* 1e-6 .. 1e16 */
+		double d = (i & 3) == 0 ? mag * (1.0 + (double)(rng_next(&g) % 1000) / 1e7)
+					: mag * (1.0 + (double)(rng_next(&g) % 1000000) / 1e6);
+
+		if (rng_next(&g) & 1)
+			d = -d;
+		res.median = d;
+		fmt_extra(&r, &x);
+		assert_non_null(field(line, "median", v));
+		ref_double(want, sizeof(want), d);
+		if (strcmp(v, want) != 0)
+			fail_msg("%.17g printed as '%s', reference '%s'", d, v, want);
+	}
+}
+
 static void
 test_outlier_alert(void **state)
 {
@@ -1194,6 +1259,7 @@ main(void)
 		cmocka_unit_test(test_extras),
 		cmocka_unit_test(test_outlier_alert),
 		cmocka_unit_test(test_doubles),
+		cmocka_unit_test(test_doubles_exact),
 		cmocka_unit_test(test_schema),
 		cmocka_unit_test(test_rate),
 	};
