@@ -17,6 +17,12 @@ directory; tests/fuzz/regress/ keeps only a few of them.
   comments, hand-written hostile variants, and KEY=VALUE lines for every
   key (config_set).
 - community, eve_format: a few records in fuzz_record.h's field order.
+- eve_in: the EVE JSON lines of tests/data/eve/*.json (max_line byte,
+  then the lines), each line alone, all of them in one input, and
+  hostile variants (cut, deep, bad escapes, wrong types).
+- control: request lines for fuzz_control.c (mode byte, then the bytes
+  a client sends): every built-in command, arguments of every type,
+  blank and '\r' lines, bad JSON, an over-long line.
 """
 
 import hashlib
@@ -272,6 +278,41 @@ def record_seeds(root_out):
                    r + bytes([1 | (3 << 1)]) + scores + b"\x40" + counters)
 
 
+def eve_in_seeds(outdir, root):
+    lines = []
+    d = os.path.join(root, "tests", "data", "eve")
+    for name in sorted(os.listdir(d)):
+        if name.endswith(".json"):
+            with open(os.path.join(d, name), "rb") as f:
+                lines += [ln for ln in f.read().split(b"\n") if ln.strip()]
+    for ln in lines:
+        write_seed(outdir, b"\x00" + ln + b"\n")
+        write_seed(outdir, b"\x03" + ln[: len(ln) // 2])  # max_line 200, cut mid-line
+    write_seed(outdir, b"\x00" + b"\n".join(lines) + b"\n")
+    hostile = [b"", b"   ", b"[1,2]", b'{"event_type":null}', b'{"event_type":"' + b"x" * 80 + b'"}',
+               b'{"event_type":"flow"}', b'{"event_type":"flow","src_ip":"1.2.3.4","dest_ip":"::1"}',
+               b'{"event_type":"flow","src_port":70000}', b'{"a":"\\ud800"}', b'{"a":"\xff"}',
+               b"[" * 40 + b"]" * 40, b'{"event_type":"dns"} trailing', b'{"event_type":"x","n":1e999}',
+               b'{"event_type":"x","n":99999999999999999999999}']
+    for h in hostile:
+        write_seed(outdir, b"\x00" + h + b"\n")
+
+
+def control_seeds(outdir):
+    reqs = [b'{"command":"version"}', b'{"command":"uptime"}', b'{"command":"command-list"}',
+            b'{"command":"echo","arguments":{"text":"hi","n":42}}',
+            b'{"command":"echo","arguments":{"n":-1,"text":7,"x":[1,{"y":null}]}}',
+            b'{"command":"later"}', b'{"command":"nope"}', b'{"command":1}',
+            b'{"command":"echo","arguments":[]}', b"not json", b"  ", b'{"command":"version"}\r',
+            b'{"command":"echo","command":"uptime"}', b'{"command":"echo","arguments":{"text":"' +
+            b"a" * 300 + b'"}}']
+    for r in reqs:
+        write_seed(outdir, b"\x00" + r + b"\n")
+    write_seed(outdir, b"\x01" + b"\n".join(reqs[:6]) + b"\n")
+    write_seed(outdir, b"\x02" + b"\n".join(reqs[:6]) + b"\n")
+    write_seed(outdir, b"\x00" + b'{"command":"later"}\n{"command":"version"}')  # no final \n
+
+
 def main():
     if len(sys.argv) < 3:
         print(__doc__.split("\n\n")[1], file=sys.stderr)
@@ -285,6 +326,8 @@ def main():
     keys = config_seeds(os.path.join(out, "config"), root)
     write_dict(os.path.join(out, "config.dict"), keys)
     record_seeds(out)
+    eve_in_seeds(os.path.join(out, "eve_in"), root)
+    control_seeds(os.path.join(out, "control"))
     for h in sorted(os.listdir(out)):
         p = os.path.join(out, h)
         if os.path.isdir(p):
