@@ -1866,14 +1866,17 @@ an_continue(struct analyzer *a)
 static int
 an_submit(struct analyzer *a, const struct an_ev *ev, unsigned want)
 {
+	int rc;
+
 	if (__builtin_expect(!a->vm || !(a->wants & want), 0)) {
 		if (!a->vm)
 			a->st.disabled++;
 		return -ENOENT;
 	}
-	if (a->vm->suspended)
-		return an_enqueue(a, ev);
-	return an_dispatch(a, ev, true);
+	rc = a->vm->suspended ? an_enqueue(a, ev) : an_dispatch(a, ev, true);
+	if (rc == -EINPROGRESS)
+		a->st.deferred++;
+	return rc;
 }
 
 int
@@ -2133,6 +2136,7 @@ analyzer_swap(struct analyzer **slot, struct analyzer *next)
 	n->emit_errors += o->emit_errors;
 	n->annotations += o->annotations;
 	n->suspends += o->suspends;
+	n->deferred += o->deferred;
 	n->queued += o->queued;
 	n->queue_drops += o->queue_drops;
 	n->abandoned += o->abandoned;

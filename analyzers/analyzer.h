@@ -106,7 +106,8 @@ struct analyzer_stats {
 	uint64_t reloads;  /* successful swaps */
 	uint64_t mem_used; /* bytes the current state holds */
 	uint64_t mem_peak;
-	uint64_t suspends;	   /* calls that suspended on Redis (each resumes once) */
+	uint64_t suspends;	   /* times a call suspended on Redis (each resumes once) */
+	uint64_t deferred;	   /* events whose analyzer_* call returned -EINPROGRESS */
 	uint64_t queued;	   /* events that waited behind a suspended one */
 	uint64_t queue_drops;	   /* events not analyzed: the queue was full */
 	uint64_t abandoned;	   /* suspended or queued events dropped by free or a rebuild */

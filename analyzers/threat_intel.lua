@@ -29,8 +29,9 @@ function on_flow(rec)
 		return
 	end
 	if r[1] == 1 or r[2] == 1 then
+		-- no darter.annotate: after a Redis wait the record has gone on
+		-- (it would only count late_annotations); the alert carries it all
 		local ioc = r[1] == 1 and src or dst
-		darter.annotate("threat_intel", { ip = ioc })
 		alert({ flow_id = rec.flow_id, src_ip = src, dest_ip = dst, dest_port = rec.dst_port,
 			threat_intel = { type = "ip", indicator = ioc } })
 	end

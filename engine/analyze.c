@@ -18,12 +18,19 @@
  * suspended in it finishes there, nothing is lost. Counters of retired
  * states are kept as deltas since their swap, so totals never go back.
  *
+ * Drain (analyze_drain, at the end of input): tick timers stop, the check
+ * handle watches every loop turn until no analyzer, old or current, has an
+ * event suspended or queued, then tells the worker. A repeating timer of
+ * two Redis timeouts ends a drain that stopped moving (rconn bounds every
+ * command by one timeout, so this is a stuck state, not a slow Redis).
+ *
  * Not here: what scripts may do (the host's sandbox), where the output
  * file goes (the worker opens it).
  */
 #include "analyze.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,7 +75,14 @@ struct analyze {
 	unsigned n;
 	unsigned pending; /* open handles and reloads in the pool */
 	int closing;
-	uv_check_t check;	   /* after each loop turn: ready states, idle old ones */
+	uv_check_t check;	/* after each loop turn: ready states, idle old ones */
+	uv_timer_t drain_timer; /* a drain's progress check */
+	analyze_drained_fn drain_done;
+	void *drain_arg;
+	uint64_t drain_mark;	   /* progress seen at the last drain_timer tick */
+	int draining;		   /* analyze_drain() waits for idle analyzers */
+	int input_over;		   /* a drain began: no more ticks */
+	int gave_up;		   /* a drain stopped moving: analyze_drain() is over */
 	struct analyze_stats st;   /* reloads, reload_errors */
 	struct analyze_stats gone; /* what freed old states counted after their swap */
 	size_t ann_len;
@@ -146,6 +160,24 @@ analyze_flow(struct analyze *a, const struct flow_record *rec, const char **ann,
 	*ann_len = a->ann_len;
 }
 
+uint32_t
+analyze_room(const struct analyze *a)
+{
+	uint32_t qmax = a->conf.queue_max ? a->conf.queue_max : ANALYZER_QUEUE_DEFAULT;
+	uint32_t room = UINT32_MAX;
+
+	if (a->conf.redis_port == 0)
+		return room; /* nothing suspends: nothing queues */
+	for (unsigned i = 0; i < a->n; i++) {
+		uint32_t pending = a->slot[i].an != NULL ? analyzer_pending(a->slot[i].an) : 0, r;
+
+		r = pending > qmax ? 0 : qmax + 1 - pending; /* one runs (may suspend), qmax wait */
+		if (r < room)
+			room = r;
+	}
+	return room;
+}
+
 void
 analyze_eve(struct analyze *a, const char *type, const char *json, size_t len)
 {
@@ -172,7 +204,7 @@ analyze_tick_start(struct analyze_slot *s)
 	uint32_t ms = analyzer_tick_ms(s->an);
 
 	uv_timer_stop(&s->tick);
-	if (ms > 0 && (analyzer_wants(s->an) & ANALYZER_WANT_TICK))
+	if (ms > 0 && !s->a->input_over && (analyzer_wants(s->an) & ANALYZER_WANT_TICK))
 		uv_timer_start(&s->tick, analyze_on_tick, ms, ms);
 }
 
@@ -196,7 +228,7 @@ analyze_add(struct analyze_stats *d, const struct analyzer_stats *s,
 	d->killed += s->killed - b->killed;
 	d->resets += s->resets - b->resets;
 	d->disabled += s->disabled - b->disabled;
-	d->deferred += (s->suspends + s->queued) - (b->suspends + b->queued);
+	d->deferred += s->deferred - b->deferred;
 	d->queue_drops += s->queue_drops - b->queue_drops;
 	d->abandoned += s->abandoned - b->abandoned;
 	d->redis_commands += s->redis_commands - b->redis_commands;
@@ -391,12 +423,104 @@ analyze_reload(struct analyze *a)
 		analyze_reload_slot(&a->slot[i]);
 }
 
-/* After each loop turn while something waits: swaps due, old states done. */
+/* ------------------------------------------------------------- drain */
+
+/* Some analyzer, current or retiring, has an event suspended or queued. */
+static int
+analyze_busy(const struct analyze *a)
+{
+	for (unsigned i = 0; i < a->n; i++) {
+		const struct analyze_slot *s = &a->slot[i];
+
+		if (s->an != NULL && !analyzer_idle(s->an))
+			return 1;
+		for (unsigned k = 0; k < s->n_old; k++)
+			if (!analyzer_idle(s->old[k].an))
+				return 1;
+	}
+	return 0;
+}
+
+/* Grows whenever an analyzer gets anywhere: a call, a command, a reply, an event done. */
+static uint64_t
+analyze_progress(const struct analyze *a)
+{
+	struct analyze_stats st;
+	uint64_t left = 0;
+
+	analyze_stats(a, &st);
+	for (unsigned i = 0; i < a->n; i++) {
+		const struct analyze_slot *s = &a->slot[i];
+
+		left += s->an != NULL ? analyzer_pending(s->an) : 0;
+		for (unsigned k = 0; k < s->n_old; k++)
+			left += analyzer_pending(s->old[k].an);
+	}
+	return st.calls + st.redis_commands + st.redis_errors + st.emits + (UINT32_MAX - left);
+}
+
+/* Last thing its caller does: done may close a. */
+static void
+analyze_drain_end(struct analyze *a)
+{
+	analyze_drained_fn done = a->drain_done;
+
+	a->draining = 0;
+	a->drain_done = NULL;
+	uv_timer_stop(&a->drain_timer);
+	done(a->drain_arg);
+}
+
+static void
+analyze_on_drain_timer(uv_timer_t *t)
+{
+	struct analyze *a = t->data;
+	uint64_t mark = analyze_progress(a);
+	struct analyze_stats st;
+
+	if (mark != a->drain_mark) {
+		a->drain_mark = mark;
+		return;
+	}
+	analyze_stats(a, &st);
+	LOG_WARN("analyze",
+		 "drain stopped moving: %" PRIu64 " calls, %" PRIu64
+		 " redis errors so far; what is left is abandoned",
+		 st.calls, st.redis_errors);
+	a->gave_up = 1;
+	analyze_drain_end(a);
+}
+
+int
+analyze_drain(struct analyze *a, analyze_drained_fn done, void *arg)
+{
+	uint64_t ms = a->conf.redis_timeout_ms ? a->conf.redis_timeout_ms
+					       : ANALYZER_REDIS_TIMEOUT_DEFAULT;
+
+	if (!a->input_over) {
+		a->input_over = 1;
+		for (unsigned i = 0; i < a->n; i++)
+			uv_timer_stop(&a->slot[i].tick);
+	}
+	if (a->draining)
+		return -EINPROGRESS;
+	if (a->gave_up || a->closing || !analyze_busy(a))
+		return 0;
+	a->draining = 1;
+	a->drain_done = done;
+	a->drain_arg = arg;
+	a->drain_mark = analyze_progress(a);
+	uv_timer_start(&a->drain_timer, analyze_on_drain_timer, 2 * ms + 100, 2 * ms + 100);
+	analyze_check_start(a);
+	return -EINPROGRESS;
+}
+
+/* After each loop turn while something waits: swaps due, old states done, a drain. */
 static void
 analyze_on_check(uv_check_t *h)
 {
 	struct analyze *a = h->data;
-	int busy = 0;
+	int busy = 0, drained;
 
 	for (unsigned i = 0; i < a->n; i++) {
 		struct analyze_slot *s = &a->slot[i];
@@ -408,8 +532,11 @@ analyze_on_check(uv_check_t *h)
 				analyze_old_free(s, k);
 		busy |= s->next != NULL || s->n_old > 0;
 	}
-	if (!busy)
+	drained = a->draining && !analyze_busy(a);
+	if (!busy && (!a->draining || drained))
 		uv_check_stop(h);
+	if (drained)
+		analyze_drain_end(a);
 }
 
 /* ---------------------------------------------------------- lifetime */
@@ -523,6 +650,7 @@ analyze_close(struct analyze *a)
 	for (unsigned i = 0; i < a->n; i++)
 		uv_close((uv_handle_t *)&a->slot[i].tick, analyze_on_tick_closed);
 	uv_close((uv_handle_t *)&a->check, analyze_on_closed);
+	uv_close((uv_handle_t *)&a->drain_timer, analyze_on_closed);
 	a->pending--;
 	analyze_maybe_free(a);
 }
@@ -545,7 +673,9 @@ analyze_new(uv_loop_t *loop, const struct analyze_conf *conf, char *err, size_t 
 	a->conf = *conf;
 	uv_check_init(loop, &a->check);
 	a->check.data = a;
-	a->pending = 1; /* the check handle, until closed */
+	uv_timer_init(loop, &a->drain_timer);
+	a->drain_timer.data = a;
+	a->pending = 2; /* the check handle and the drain timer, until closed */
 	for (unsigned i = 0; i < conf->n_scripts; i++) {
 		if (analyze_load(a, i, err, errlen) < 0) {
 			analyze_close(a); /* frees once the loop has closed the handles */

@@ -97,6 +97,14 @@ struct analyze *analyze_new(uv_loop_t *loop, const struct analyze_conf *conf, ch
 void analyze_flow(struct analyze *a, const struct flow_record *rec, const char **ann,
 		  size_t *ann_len);
 
+/*
+ * Events analyze_flow() (or analyze_eve()) can take now without any
+ * analyzer dropping one for a full queue: a replay waits while this is 0,
+ * as it does for a full network sink (live capture passes them on,
+ * counted in queue_drops). Without Redis, UINT32_MAX. Loop thread.
+ */
+uint32_t analyze_room(const struct analyze *a);
+
 /* An EVE event of another type (darter -e) for the analyzers that asked for it. */
 void analyze_eve(struct analyze *a, const char *type, const char *json, size_t len);
 
@@ -109,7 +117,27 @@ void analyze_stats(const struct analyze *a, struct analyze_stats *st);
 /* sum += st, field by field (for totals over workers). */
 void analyze_stats_add(struct analyze_stats *sum, const struct analyze_stats *st);
 
-/* Free everything; reloads in flight finish first. Loop thread; the loop must still run. */
+/* Called once by analyze_drain() when the drain is over; may call analyze_close(). */
+typedef void (*analyze_drained_fn)(void *arg);
+
+/*
+ * Input is over: let every analyzer finish its suspended event and those
+ * queued behind it (their emits are written, nothing is lost). Tick timers
+ * stop. Returns 0 when every analyzer is idle now (done is not called), or
+ * -EINPROGRESS: done(arg) then runs once, from a loop callback, when all
+ * are idle, or when none has finished anything for two Redis timeouts
+ * (each command gets a reply or fails within one: this only stops a
+ * drain that cannot move; analyze_close() then counts what is left in
+ * abandoned). Calling it again while draining returns -EINPROGRESS and
+ * keeps the first done. Loop thread; call analyze_stats() after done.
+ */
+int analyze_drain(struct analyze *a, analyze_drained_fn done, void *arg);
+
+/*
+ * Free everything; reloads in flight finish first; suspended and queued
+ * events are dropped (abandoned: drain first). Loop thread; the loop must
+ * still run.
+ */
 void analyze_close(struct analyze *a);
 
 #endif

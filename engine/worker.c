@@ -521,8 +521,17 @@ worker_close_cb(uv_handle_t *handle)
 	(void)handle;
 }
 
+static void worker_finish(struct worker *w);
+
+static void
+worker_on_analyzed(void *arg)
+{
+	worker_finish(arg);
+}
+
 /*
- * Input is over: once the scorer has answered everything in flight, save
+ * Input is over: once the scorer has answered everything in flight and
+ * the analyzers have finished their suspended and queued events, save
  * the snapshot, close the scorer and every handle (the loop then ends).
  */
 static void
@@ -534,6 +543,9 @@ worker_finish(struct worker *w)
 		w->finishing = 1; /* worker_on_scored calls again */
 		return;
 	}
+	/* the scorer's last records went to the analyzers: now they finish theirs */
+	if (w->an != NULL && analyze_drain(w->an, worker_on_analyzed, w) == -EINPROGRESS)
+		return; /* worker_on_analyzed calls again */
 	w->finished = 1;
 	worker_eve_stats(w);
 	if (w->in != NULL) {
@@ -593,13 +605,27 @@ worker_score_room(const struct worker *w)
 	return window - pending < WORKER_BATCH ? window - pending : WORKER_BATCH;
 }
 
+/* Room in the analyzers' queues (events waiting behind a Redis call),
+   less the records the scorer will hand them. */
+static unsigned
+worker_analyze_room(const struct worker *w, unsigned room)
+{
+	uint32_t an = w->an != NULL ? analyze_room(w->an) : UINT32_MAX;
+	uint32_t scoring = w->score != NULL ? score_pending(w->score) : 0;
+
+	an = an > scoring ? an - scoring : 0;
+	return an < room ? an : room;
+}
+
 static unsigned
 worker_room(const struct worker *w)
 {
-	/* A replay (-r, -e) waits for its network sinks; live capture never
-	   does: they drop and count instead. */
+	/* A replay (-r, -e) waits for its network sinks and its analyzers;
+	   live capture never does: they drop and count instead. */
 	if (w->conf.replay && worker_sinks_full(w))
 		return 0;
+	if (w->conf.replay)
+		return worker_analyze_room(w, worker_score_room(w));
 	return worker_score_room(w);
 }
 
@@ -607,7 +633,7 @@ worker_room(const struct worker *w)
 static unsigned
 worker_input_room(const struct worker *w)
 {
-	return worker_sinks_full(w) ? 0 : worker_score_room(w);
+	return worker_sinks_full(w) ? 0 : worker_analyze_room(w, worker_score_room(w));
 }
 
 /* Every input is over: the producers of the handoff, the EVE file and socket. */

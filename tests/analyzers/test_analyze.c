@@ -10,6 +10,11 @@
  * Redis on the loop, the swap waits for it, the old version finishes its
  * suspended event before it is freed. Counted in Redis (INCR per record)
  * and in the emitted lines (one per record).
+ *
+ * The end of input (analyze_drain): records given with no loop turn in
+ * between, as a replay's worker does, are all analyzed and emitted before
+ * done is called, with Redis fast and with Redis stopped (SIGSTOP: every
+ * command times out or is refused, counted, and the drain still ends).
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -34,6 +39,7 @@
 #define RELOADS 100
 
 static struct rs_server srv;
+static uint32_t timeout_ms = 5000; /* per Redis command, for open_analyze */
 static char tmpdir[256];
 
 static const char *
@@ -124,7 +130,7 @@ open_analyze(uv_loop_t *loop, const char *script, struct sink_file *out, uint32_
 		.cpu_ms = 1000,
 		.out = out,
 		.redis_port = srv.port,
-		.redis_timeout_ms = 5000,
+		.redis_timeout_ms = timeout_ms,
 		.queue_max = queue_max,
 	};
 	char err[256];
@@ -239,7 +245,8 @@ test_full_queue_counts_and_passes_on(void **state)
 	a = open_analyze(&loop, script, out, 4);
 	for (int i = 0; i < 10000 && redis_get("versions") < 1; i++)
 		spin(&loop, 1);
-	spin(&loop, 50);			 /* setup()'s reply taken: the analyzer is ready */
+	spin(&loop, 50); /* setup()'s reply taken: the analyzer is ready */
+	assert_int_equal(analyze_room(a), 1 + 4);
 	for (uint64_t id = 1; id <= 100; id++) { /* no loop turn: nothing answers meanwhile */
 		const char *ann;
 		size_t ann_len;
@@ -251,16 +258,147 @@ test_full_queue_counts_and_passes_on(void **state)
 	}
 	analyze_stats(a, &st);
 	assert_int_equal(passed, 100);
-	assert_int_equal(annotated, 1);		  /* only the first ran before a suspension */
-	assert_int_equal(st.deferred, 1 + 1 + 4); /* setup() suspended, then one event; 4 queued */
+	assert_int_equal(annotated, 1); /* only the first ran before a suspension */
+	assert_int_equal(st.deferred,
+			 1 + 4); /* one event suspended, 4 queued (setup() is no event) */
 	assert_int_equal(st.queue_drops, 95);
+	assert_int_equal(analyze_room(a), 0); /* what a replay waits on */
 	for (int i = 0; i < 10000 && redis_get("records") < 5; i++)
 		spin(&loop, 1);
 	spin(&loop, 100);
 	assert_int_equal(redis_get("records"), 5);
+	assert_int_equal(analyze_room(a), 1 + 4);
 	close_analyze(&loop, a);
 	sink_file_close(out);
 	assert_int_equal(count_lines(out_path, "\"sink\":\"seen\""), 5);
+}
+
+static void
+on_drained(void *arg)
+{
+	(*(int *)arg)++;
+}
+
+/* Turn the loop until done is set; the turns taken, or -1 after max_ms. */
+static long
+spin_until(uv_loop_t *loop, const int *done, long max_ms)
+{
+	uint64_t t0 = uv_hrtime();
+	long turns = 0;
+
+	while (!*done) {
+		if ((long)((uv_hrtime() - t0) / 1000000u) > max_ms)
+			return -1;
+		uv_run(loop, UV_RUN_NOWAIT);
+		usleep(200);
+		turns++;
+	}
+	return turns;
+}
+
+/* n records with no loop turn in between, as a replay's worker gives them. */
+static void
+feed(struct analyze *a, uint64_t n)
+{
+	struct flow_record r;
+	const char *ann;
+	size_t ann_len;
+
+	for (uint64_t id = 1; id <= n; id++) {
+		record(&r, id);
+		analyze_flow(a, &r, &ann, &ann_len);
+	}
+}
+
+/* Input over with every event still waiting: the drain analyzes them all, then says so. */
+static void
+test_drain_finishes_every_event(void **state)
+{
+	char script[512], out_path[512], ok[64];
+	struct analyze_stats st;
+	struct sink_file *out;
+	struct analyze *a;
+	uv_loop_t loop;
+	int done = 0;
+	(void)state;
+
+	assert_true(rs_cmd(srv.port, "FLUSHALL\r\n", ok, sizeof(ok)));
+	write_file("redis.lua", redis_lua, script, sizeof(script));
+	snprintf(out_path, sizeof(out_path), "%s/drain.json", tmpdir);
+	out = sink_file_open(out_path);
+	assert_non_null(out);
+	assert_int_equal(uv_loop_init(&loop), 0);
+	a = open_analyze(&loop, script, out, 1000);
+	feed(a, 500); /* setup() has not even connected yet: all 500 wait */
+	analyze_stats(a, &st);
+	assert_int_equal(st.calls, 0);
+	assert_int_equal(analyze_drain(a, on_drained, &done), -EINPROGRESS);
+	assert_int_equal(analyze_drain(a, on_drained, &done), -EINPROGRESS); /* once */
+	assert_true(spin_until(&loop, &done, 20000) > 0);
+	assert_int_equal(done, 1);
+	analyze_stats(a, &st);
+	assert_int_equal(st.calls, 500);
+	assert_int_equal(st.emits, 500);
+	assert_int_equal(st.deferred, 500);
+	assert_int_equal(st.abandoned + st.queue_drops + st.redis_errors + st.errors, 0);
+	assert_int_equal(redis_get("records"), 500);
+	assert_int_equal(analyze_drain(a, on_drained, &done), 0); /* idle now */
+	close_analyze(&loop, a);
+	sink_file_close(out);
+	assert_int_equal(done, 1);
+	assert_int_equal(count_lines(out_path, "\"sink\":\"seen\""), 500);
+}
+
+/* Redis stopped: every command fails within the timeout (counted), the drain still ends. */
+static void
+test_drain_with_redis_stopped(void **state)
+{
+	static const char lookup_lua[] =
+		"wants = { flow = 'ffi' }\n"
+		"function on_flow(rec)\n"
+		"  local n, err = darter.redis.call('INCR', 'records')\n"
+		"  darter.emit('seen', { flow_id = rec.flow_id, failed = n == nil })\n"
+		"end\n";
+	char script[512], out_path[512];
+	struct analyze_stats st;
+	struct sink_file *out;
+	struct analyze *a;
+	uv_loop_t loop;
+	uint64_t t0;
+	long ms;
+	int done = 0;
+	(void)state;
+
+	write_file("lookup.lua", lookup_lua, script, sizeof(script));
+	snprintf(out_path, sizeof(out_path), "%s/stopped.json", tmpdir);
+	out = sink_file_open(out_path);
+	assert_non_null(out);
+	assert_int_equal(uv_loop_init(&loop), 0);
+	timeout_ms = 300;
+	a = open_analyze(&loop, script, out, 1000);
+	timeout_ms = 5000;
+	feed(a, 1); /* connect while Redis answers */
+	for (int i = 0; i < 10000 && count_lines(out_path, NULL) < 1; i++) {
+		spin(&loop, 1);
+		sink_file_flush(out);
+	}
+	assert_int_equal(kill(srv.pid, SIGSTOP), 0);
+	feed(a, 50);
+	t0 = uv_hrtime();
+	assert_int_equal(analyze_drain(a, on_drained, &done), -EINPROGRESS);
+	ms = spin_until(&loop, &done, 60000) < 0 ? -1 : (long)((uv_hrtime() - t0) / 1000000u);
+	assert_int_equal(kill(srv.pid, SIGCONT), 0);
+	analyze_stats(a, &st);
+	print_message("# drain with Redis stopped: %ld ms, calls %llu, redis errors %llu\n", ms,
+		      (unsigned long long)st.calls, (unsigned long long)st.redis_errors);
+	assert_true(ms >= 0);
+	assert_int_equal(st.calls, 51);
+	assert_true(st.redis_errors >= 1);
+	assert_int_equal(st.abandoned, 0);
+	close_analyze(&loop, a);
+	sink_file_close(out);
+	assert_int_equal(count_lines(out_path, "\"sink\":\"seen\""), 51);
+	assert_int_equal(count_lines(out_path, "\"failed\":true"), (long)st.redis_errors);
 }
 
 static int
@@ -292,6 +430,8 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_reload_under_load_with_redis),
 		cmocka_unit_test(test_full_queue_counts_and_passes_on),
+		cmocka_unit_test(test_drain_finishes_every_event),
+		cmocka_unit_test(test_drain_with_redis_stopped),
 	};
 
 	if (system("command -v redis-server >/dev/null 2>&1") != 0) {
