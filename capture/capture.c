@@ -242,18 +242,6 @@ capture_burst(struct capture_lcore *lc, struct rte_mbuf **pkts, uint16_t n, uint
 
 /* ------------------------------------------------------- soft spread */
 
-static inline uint64_t
-capture_mix(uint64_t h)
-{
-	/* murmur3's 64-bit finalizer */
-	h ^= h >> 33;
-	h *= 0xff51afd7ed558ccdull;
-	h ^= h >> 33;
-	h *= 0xc4ceb9fe1a85ec53ull;
-	h ^= h >> 33;
-	return h;
-}
-
 /* One endpoint (address, port); combined with the other by XOR: symmetric. */
 static inline uint64_t
 capture_endpoint_hash(const uint8_t *addr, uint16_t port)
@@ -262,7 +250,7 @@ capture_endpoint_hash(const uint8_t *addr, uint16_t port)
 
 	memcpy(&w0, addr, 8);
 	memcpy(&w1, addr + 8, 8);
-	return capture_mix(w0 * 0x9e3779b97f4a7c15ull ^ w1 * 0xc2b2ae3d27d4eb4full ^
+	return flow_fmix64(w0 * 0x9e3779b97f4a7c15ull ^ w1 * 0xc2b2ae3d27d4eb4full ^
 			   ((uint64_t)port + 1) * 0x165667b19e3779f9ull);
 }
 
@@ -274,7 +262,7 @@ capture_spread_hash(const struct decode_pkt *p)
 
 	h ^= (uint64_t)p->proto | (uint64_t)p->ip_version << 8 | (uint64_t)p->vlan[0] << 16 |
 	     (uint64_t)p->vlan[1] << 32;
-	return (uint32_t)(capture_mix(h) >> 32);
+	return (uint32_t)(flow_fmix64(h) >> 32);
 }
 
 /* Push staged frames to the owners' rings; what does not fit waits (offline) or drops. */

@@ -228,18 +228,6 @@ flow_key_eq(const struct flow_key *a, const struct flow_key *b)
 	return d == 0;
 }
 
-/* murmur3's 64-bit finalizer */
-static inline uint64_t
-flow_fmix64(uint64_t h)
-{
-	h ^= h >> 33;
-	h *= 0xff51afd7ed558ccdull;
-	h ^= h >> 33;
-	h *= 0xc4ceb9fe1a85ec53ull;
-	h ^= h >> 33;
-	return h;
-}
-
 static inline uint64_t
 flow_hash_step(uint64_t h, uint64_t w)
 {

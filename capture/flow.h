@@ -129,4 +129,17 @@ const struct appid_stats *flow_table_appid_stats(const struct flow_table *t);
 /* Bytes of one flow entry, for memory accounting. */
 unsigned flow_entry_size(void);
 
+/* murmur3's 64-bit finalizer: every input bit moves every output bit. Shared
+   by the flow hash and capture's software spread across lcores. */
+static inline uint64_t
+flow_fmix64(uint64_t h)
+{
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdull;
+	h ^= h >> 33;
+	h *= 0xc4ceb9fe1a85ec53ull;
+	h ^= h >> 33;
+	return h;
+}
+
 #endif
