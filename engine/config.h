@@ -64,12 +64,16 @@ struct config {
 	char outliers_filename[CONFIG_MAX_STR]; /* outputs.outliers.filename */
 
 	/* inputs: Suricata EVE JSON beside capture (live mode) */
-	int in_file_enabled;		   /* inputs.eve-file.enabled */
-	char in_file_path[CONFIG_MAX_STR]; /* inputs.eve-file.filename: followed as tail -F */
-	int in_file_from_end;		   /* inputs.eve-file.from-end */
-	int in_unix_enabled;		   /* inputs.eve-socket.enabled */
-	char in_unix_path[CONFIG_MAX_STR]; /* inputs.eve-socket.path */
-	char in_unix_type[CONFIG_MAX_STR]; /* inputs.eve-socket.type: stream, dgram */
+	int in_file_enabled;		       /* inputs.eve-file.enabled */
+	char in_file_path[CONFIG_MAX_STR];     /* inputs.eve-file.filename: followed as tail -F */
+	int in_file_from_end;		       /* inputs.eve-file.from-end */
+	int in_unix_enabled;		       /* inputs.eve-socket.enabled */
+	char in_unix_path[CONFIG_MAX_STR];     /* inputs.eve-socket.path */
+	char in_unix_type[CONFIG_MAX_STR];     /* inputs.eve-socket.type: stream, dgram */
+	int in_kafka_enabled;		       /* inputs.eve-kafka.enabled */
+	char in_kafka_brokers[CONFIG_MAX_STR]; /* inputs.eve-kafka.brokers */
+	char in_kafka_topic[CONFIG_MAX_STR];   /* inputs.eve-kafka.topic */
+	char in_kafka_group[CONFIG_MAX_STR];   /* inputs.eve-kafka.group: consumer group */
 
 	/* mad: the MAD core on the workers (engine/score.h) */
 	int mad_enabled;				 /* mad.enabled */

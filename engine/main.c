@@ -435,6 +435,11 @@ main_worker_conf(const struct config *c, const struct score_conf *sc, struct mai
 		wc->in_file_from_end = c->in_file_from_end;
 		wc->in_unix = c->in_unix_enabled ? c->in_unix_path : NULL;
 		wc->in_unix_dgram = strcmp(c->in_unix_type, "dgram") == 0;
+		if (c->in_kafka_enabled) {
+			wc->in_kafka_brokers = c->in_kafka_brokers;
+			wc->in_kafka_topic = c->in_kafka_topic;
+			wc->in_kafka_group = c->in_kafka_group;
+		}
 		if (main_state.own) { /* worker_new creates the socket: the run-as user's */
 			wc->in_unix_uid = main_state.owner.uid;
 			wc->in_unix_gid = main_state.owner.gid;
@@ -1009,7 +1014,8 @@ main_run_capture(const struct config *c, const struct main_opts *o)
 	if (main_capture_conf(c, o, &cc, vdev, sizeof(vdev), ports, extra) < 0)
 		return 1;
 	main_route_conf(c, &sc, &cc);
-	if (cc.eal.n_ports == 0 && !cc.offline && (c->in_file_enabled || c->in_unix_enabled))
+	if (cc.eal.n_ports == 0 && !cc.offline &&
+	    (c->in_file_enabled || c->in_unix_enabled || c->in_kafka_enabled))
 		return main_run_inputs(c, o);
 	if (cc.eal.n_ports == 0) {
 		fprintf(stderr,

@@ -13,7 +13,7 @@
  * destroy.
  *
  * Not here: consuming, topic administration, transactions. The only file
- * in darter that includes librdkafka.
+ * in darter that includes librdkafka besides engine/input_kafka.c (the consumer).
  */
 #define _GNU_SOURCE
 #include "sink_kafka.h"

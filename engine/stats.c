@@ -125,6 +125,26 @@ stats_eve_socket(struct stats_list *l, const struct input_unix_stats *u)
 	stats_add(l, "darter.eve_input.socket.pauses", u->pauses);
 }
 
+/* The EVE Kafka topic (consumer group member). */
+static void
+stats_eve_kafka(struct stats_list *l, const struct input_kafka_stats *k)
+{
+	stats_add(l, "darter.eve_input.kafka.messages", k->messages);
+	stats_add(l, "darter.eve_input.kafka.bytes", k->bytes);
+	stats_add(l, "darter.eve_input.kafka.lines", k->lines);
+	stats_add(l, "darter.eve_input.kafka.too_long", k->too_long);
+	stats_add(l, "darter.eve_input.kafka.empty", k->empty);
+	stats_add(l, "darter.eve_input.kafka.errors", k->errors);
+	stats_add(l, "darter.eve_input.kafka.paused", k->pauses);
+	stats_add(l, "darter.eve_input.kafka.assigns", k->assigns);
+	stats_add(l, "darter.eve_input.kafka.revokes", k->revokes);
+	stats_add(l, "darter.eve_input.kafka.revoked", k->revoked);
+	stats_add(l, "darter.eve_input.kafka.dropped", k->dropped);
+	stats_add(l, "darter.eve_input.kafka.commits", k->commits);
+	stats_add(l, "darter.eve_input.kafka.commit_errors", k->commit_errors);
+	stats_add(l, "darter.eve_input.kafka.partitions", k->partitions);
+}
+
 static void
 stats_darter(struct stats_list *l, const struct capture_stats *cs, const struct worker_stats *ws)
 {
@@ -180,6 +200,7 @@ stats_darter(struct stats_list *l, const struct capture_stats *cs, const struct 
 	stats_eve_errors(l, ws->eve_errors);
 	stats_eve_file(l, &ws->in_file);
 	stats_eve_socket(l, &ws->in_unix);
+	stats_eve_kafka(l, &ws->in_kafka);
 }
 
 static void

@@ -7,8 +7,8 @@
  * every second and applies reopen requests, and a timer that snapshots
  * the MAD state. A drain turn is bounded so the loop stays responsive.
  *
- * Live EVE inputs (a followed file, a Unix socket) are read on the same
- * loop and their lines take the path of darter -e. They pause, rather
+ * Live EVE inputs (a followed file, a Unix socket, a Kafka topic) are
+ * read on the same loop and their lines take the path of darter -e. They pause, rather
  * than drop, while the sinks are over WORKER_SINK_HIGH or the Redis
  * window is full, and resume from the retry timer or a Redis reply.
  * They end at worker_stop() (SIGTERM): closed first, then the worker
@@ -40,6 +40,7 @@
 #include "eve.h"
 #include "eve_in.h"
 #include "input_file.h"
+#include "input_kafka.h"
 #include "input_unix.h"
 #include "outputs.h"
 #include "log.h"
@@ -79,10 +80,16 @@ struct worker {
 	struct input_file *in;		 /* EVE input file (-e, or followed), NULL: none */
 	struct input_unix *in_unix;	 /* live EVE socket, NULL: none (or closing) */
 	struct input_unix *unix_closing; /* ... until its close callback */
-	atomic_uint stop_req;		 /* worker_stop() */
-	int stopped;			 /* live inputs closed */
+	struct input_kafka *in_kafka;	 /* live EVE Kafka topic, NULL: none (or closing) */
+	struct input_kafka *kafka_closing;
+	uint64_t kafka_errors_logged; /* consumer errors already warned about */
+	atomic_uint stop_req;	      /* worker_stop() */
+	int stopped;		      /* live inputs closed */
 	char in_file[PATH_MAX];
 	char in_unix_path[PATH_MAX];
+	char in_kafka_brokers[PATH_MAX];
+	char in_kafka_topic[PATH_MAX];
+	char in_kafka_group[PATH_MAX];
 	struct eve_in *eve_in;
 	int input_done;	  /* the EVE input reached its end */
 	int input_paused; /* the EVE input waits for the scorer's room */
@@ -290,6 +297,8 @@ worker_eve_stats(struct worker *w)
 		w->st.in_file = *input_file_stats(w->in);
 	if (w->in_unix != NULL)
 		w->st.in_unix = *input_unix_stats(w->in_unix);
+	if (w->in_kafka != NULL)
+		w->st.in_kafka = *input_kafka_stats(w->in_kafka);
 }
 
 static void
@@ -301,6 +310,8 @@ worker_inputs_pause(struct worker *w)
 		input_file_pause(w->in);
 	if (w->in_unix != NULL)
 		input_unix_pause(w->in_unix);
+	if (w->in_kafka != NULL)
+		input_kafka_pause(w->in_kafka);
 }
 
 static void
@@ -310,6 +321,8 @@ worker_inputs_resume(struct worker *w)
 		input_file_resume_lines(w->in);
 	if (w->in_unix != NULL)
 		input_unix_resume(w->in_unix);
+	if (w->in_kafka != NULL)
+		input_kafka_resume(w->in_kafka);
 }
 
 /*
@@ -384,6 +397,14 @@ worker_on_unix_line(void *arg, const char *line, size_t len, uint64_t conn)
 	return INPUT_UNIX_CONTINUE;
 }
 
+/* input_kafka_line_cb: likewise, worker_eve_line pauses the topic's partitions. */
+static int
+worker_on_kafka_line(void *arg, const char *line, size_t len)
+{
+	worker_eve_line(arg, line, len);
+	return INPUT_KAFKA_CONTINUE;
+}
+
 static void
 worker_on_eve_done(void *arg, int status)
 {
@@ -451,6 +472,46 @@ worker_unix_new(struct worker *w)
 	return 0;
 }
 
+/* The Kafka consumer; it joins its group in the background. */
+static int
+worker_kafka_new(struct worker *w)
+{
+	struct input_kafka_conf kc;
+
+	input_kafka_conf_defaults(&kc);
+	kc.brokers = w->conf.in_kafka_brokers;
+	kc.topic = w->conf.in_kafka_topic;
+	kc.group = w->conf.in_kafka_group;
+	w->in_kafka = input_kafka_new(&w->loop, &kc, worker_on_kafka_line, w);
+	if (w->in_kafka == NULL) {
+		int rc = errno;
+
+		LOG_ERR("worker", "worker %u: EVE Kafka input: %s", w->conf.id, kc.errstr);
+		return -rc;
+	}
+	LOG_NOTICE("worker",
+		   "worker %u: reading EVE JSON from Kafka topic %s (group %s, brokers %s)",
+		   w->conf.id, kc.topic, kc.group, kc.brokers);
+	return 0;
+}
+
+/* Consumer errors (brokers down, unknown topic): one warning per flush tick at most. */
+static void
+worker_kafka_warn(struct worker *w)
+{
+	const struct input_kafka_stats *ks;
+
+	if (w->in_kafka == NULL)
+		return;
+	ks = input_kafka_stats(w->in_kafka);
+	if (ks->errors == w->kafka_errors_logged)
+		return;
+	LOG_WARN("worker", "worker %u: EVE Kafka input: %llu error(s), last: %s", w->conf.id,
+		 (unsigned long long)(ks->errors - w->kafka_errors_logged),
+		 input_kafka_last_error(w->in_kafka));
+	w->kafka_errors_logged = ks->errors;
+}
+
 /* Every EVE input of the worker, with their parser. */
 static int
 worker_eve_new(struct worker *w)
@@ -469,6 +530,8 @@ worker_eve_new(struct worker *w)
 			   w->conf.in_file);
 	if (rc == 0 && w->conf.in_unix != NULL)
 		rc = worker_unix_new(w);
+	if (rc == 0 && w->conf.in_kafka_brokers != NULL)
+		rc = worker_kafka_new(w);
 	return rc;
 }
 
@@ -481,6 +544,15 @@ worker_on_unix_closed(void *arg)
 	w->unix_closing = NULL;
 }
 
+static void
+worker_on_kafka_closed(void *arg)
+{
+	struct worker *w = arg;
+
+	w->st.in_kafka = *input_kafka_stats(w->kafka_closing); /* counts what close dropped */
+	w->kafka_closing = NULL;
+}
+
 /* worker_stop(): close the live inputs; the worker then finishes as after a replay. */
 static void
 worker_inputs_stop(struct worker *w)
@@ -488,7 +560,7 @@ worker_inputs_stop(struct worker *w)
 	if (w->stopped || atomic_load(&w->stop_req) == 0)
 		return;
 	w->stopped = 1;
-	if (w->conf.in_file == NULL && w->conf.in_unix == NULL)
+	if (w->conf.in_file == NULL && w->conf.in_unix == NULL && w->conf.in_kafka_brokers == NULL)
 		return;
 	worker_eve_stats(w);
 	if (w->conf.in_file != NULL && w->in != NULL) {
@@ -500,6 +572,11 @@ worker_inputs_stop(struct worker *w)
 		w->unix_closing = w->in_unix;
 		w->in_unix = NULL;
 		input_unix_close(w->unix_closing, worker_on_unix_closed);
+	}
+	if (w->in_kafka != NULL) { /* leaves the group, committing what was handed over */
+		w->kafka_closing = w->in_kafka;
+		w->in_kafka = NULL;
+		input_kafka_close(w->kafka_closing, worker_on_kafka_closed);
 	}
 	w->input_paused = 0;
 	w->input_done = 1;
@@ -641,7 +718,7 @@ static int
 worker_inputs_done(struct worker *w)
 {
 	return (w->h == NULL || handoff_finished(w->h, w->conf.id)) &&
-	       (w->in == NULL || w->input_done) && w->in_unix == NULL;
+	       (w->in == NULL || w->input_done) && w->in_unix == NULL && w->in_kafka == NULL;
 }
 
 /* One bounded drain turn. */
@@ -718,6 +795,7 @@ worker_on_flush(uv_timer_t *timer)
 		score_stats_get(w->score, &w->st.score);
 	worker_poll_ctl(w);
 	worker_eve_stats(w);
+	worker_kafka_warn(w);
 	if (w->an != NULL)
 		analyze_stats(w->an, &w->st.analyzers);
 	if (w->out != NULL)
@@ -861,7 +939,11 @@ worker_new(const struct worker_conf *conf, struct handoff *h)
 	if (worker_copy_path(&w->conf.eve_input, w->eve_input) < 0 ||
 	    worker_copy_path(&w->conf.in_file, w->in_file) < 0 ||
 	    worker_copy_path(&w->conf.in_unix, w->in_unix_path) < 0 ||
-	    (conf->eve_input != NULL && (conf->in_file != NULL || conf->in_unix != NULL))) {
+	    worker_copy_path(&w->conf.in_kafka_brokers, w->in_kafka_brokers) < 0 ||
+	    worker_copy_path(&w->conf.in_kafka_topic, w->in_kafka_topic) < 0 ||
+	    worker_copy_path(&w->conf.in_kafka_group, w->in_kafka_group) < 0 ||
+	    (conf->eve_input != NULL &&
+	     (conf->in_file != NULL || conf->in_unix != NULL || conf->in_kafka_brokers != NULL))) {
 		rc = errno == ENAMETOOLONG ? ENAMETOOLONG : EINVAL;
 		free(w);
 		errno = rc;
@@ -891,7 +973,8 @@ worker_new(const struct worker_conf *conf, struct handoff *h)
 			goto fail_loop;
 		}
 	}
-	if ((conf->eve_input != NULL || conf->in_file != NULL || conf->in_unix != NULL) &&
+	if ((conf->eve_input != NULL || conf->in_file != NULL || conf->in_unix != NULL ||
+	     conf->in_kafka_brokers != NULL) &&
 	    (rc = worker_eve_new(w)) < 0) {
 		errno = -rc;
 		goto fail_loop;
@@ -903,6 +986,7 @@ fail_loop:
 	rc = errno;
 	input_file_close(w->in, NULL);
 	input_unix_close(w->in_unix, NULL);
+	input_kafka_close(w->in_kafka, NULL);
 	if (w->score != NULL)
 		score_close(w->score, NULL, NULL);
 	analyze_close(w->an);
@@ -1003,7 +1087,8 @@ worker_stop(struct worker *w)
 	 * workers that may be done already).
 	 */
 	if (atomic_fetch_add(&w->stop_req, 1) == 0 &&
-	    (w->conf.in_file != NULL || w->conf.in_unix != NULL))
+	    (w->conf.in_file != NULL || w->conf.in_unix != NULL ||
+	     w->conf.in_kafka_brokers != NULL))
 		uv_async_send(&w->wake); /* async-signal-safe */
 }
 
@@ -1017,7 +1102,7 @@ void
 worker_stats_get(const struct worker *w, struct worker_stats *st)
 {
 	*st = w->st;
-	st->eve_too_long = st->in_file.too_long + st->in_unix.too_long;
+	st->eve_too_long = st->in_file.too_long + st->in_unix.too_long + st->in_kafka.too_long;
 	if (w->eve != NULL) {
 		const struct sink_file_stats *ss = sink_file_stats(w->eve);
 		st->lines = ss->lines;

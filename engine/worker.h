@@ -8,13 +8,15 @@
  * (uv_async_send).
  *
  * Live EVE inputs (darter as Suricata's analytics engine): a worker may
- * also follow an EVE file (tail -F) and listen on an EVE Unix socket;
+ * also follow an EVE file (tail -F), listen on an EVE Unix socket and
+ * consume an EVE Kafka topic as a member of a consumer group;
  * each line takes the path of darter -e (eve_in -> MAD -> analyzers ->
  * sinks). main gives them to worker 0 only: one parser and one MAD
  * state per input, so an input's groups are never split between
  * workers. When the sinks hold more than their high-water mark (or the
  * Redis window is full) the inputs pause: Suricata's writes block on the
- * socket, the file waits on disk; nothing is dropped for room. Live
+ * socket, the file waits on disk, the Kafka partitions are paused (their
+ * offsets committed only for lines handed over); nothing is dropped for room. Live
  * inputs end only with worker_stop().
  */
 #ifndef DARTER_WORKER_H
@@ -27,6 +29,7 @@
 #include "eve_in.h"
 #include "handoff.h"
 #include "input_file.h"
+#include "input_kafka.h"
 #include "input_unix.h"
 #include "outputs.h"
 #include "score.h"
@@ -47,12 +50,15 @@ struct worker_conf {
 	int community_id;      /* add community_id to every event */
 	uint16_t community_seed;
 	/* Live EVE inputs (see above); strings copied. Not with eve_input. */
-	const char *in_file;  /* EVE file followed as tail -F; NULL: none */
-	int in_file_from_end; /* start at its current end */
-	const char *in_unix;  /* EVE socket darter listens on; NULL: none */
-	int in_unix_dgram;    /* SOCK_DGRAM (Suricata unix_dgram), else stream */
-	uid_t in_unix_uid;    /* owner of the socket file, so a dropped darter */
-	gid_t in_unix_gid;    /* and Suricata can use it; 0 or -1: unchanged */
+	const char *in_file;	      /* EVE file followed as tail -F; NULL: none */
+	int in_file_from_end;	      /* start at its current end */
+	const char *in_unix;	      /* EVE socket darter listens on; NULL: none */
+	int in_unix_dgram;	      /* SOCK_DGRAM (Suricata unix_dgram), else stream */
+	uid_t in_unix_uid;	      /* owner of the socket file, so a dropped darter */
+	gid_t in_unix_gid;	      /* and Suricata can use it; 0 or -1: unchanged */
+	const char *in_kafka_brokers; /* Kafka input: bootstrap servers; NULL: none */
+	const char *in_kafka_topic;   /* ... its topic (required with brokers) */
+	const char *in_kafka_group;   /* ... its consumer group (required with brokers) */
 };
 
 struct worker_stats {
@@ -77,6 +83,7 @@ struct worker_stats {
 	uint64_t eve_paused;			/* times the inputs paused for room in the sinks */
 	struct input_file_stats in_file;	/* the followed (or -e) file */
 	struct input_unix_stats in_unix;	/* the EVE socket */
+	struct input_kafka_stats in_kafka;	/* the EVE Kafka topic */
 };
 
 struct worker;
@@ -92,7 +99,10 @@ struct worker;
  * before privdrop_drop(); the followed file is opened on the worker's
  * loop, again at each rotation, so it must be readable by the dropped
  * user. EADDRINUSE: a live darter listens there already; EEXIST: the
- * path is not a socket; EINVAL: eve_input with a live input.
+ * path is not a socket; EINVAL: eve_input with a live input, or a Kafka
+ * input without topic or group, or one librdkafka refuses (logged). The
+ * Kafka consumer connects in the background (brokers down: retried,
+ * counted errors).
  */
 struct worker *worker_new(const struct worker_conf *conf, struct handoff *h);
 
