@@ -129,7 +129,7 @@ analyze_on_emit(void *user, const char *sink, const char *json, size_t len)
 	char when[32];
 	int n;
 
-	if (a->conf.out == NULL)
+	if (a->conf.out == NULL && a->conf.on_line == NULL)
 		return -ENOSYS;
 	if (!analyze_name_ok(sink))
 		return -EINVAL;
@@ -141,7 +141,9 @@ analyze_on_emit(void *user, const char *sink, const char *json, size_t len)
 		     when, s->name, sink, (int)len, json);
 	if (n < 0 || (size_t)n >= sizeof(a->line))
 		return -E2BIG;
-	return sink_file_write(a->conf.out, a->line, (size_t)n);
+	if (a->conf.on_line != NULL)
+		a->conf.on_line(a->conf.on_line_arg, s->name, sink, a->line, (size_t)n);
+	return a->conf.out != NULL ? sink_file_write(a->conf.out, a->line, (size_t)n) : 0;
 }
 
 /* ------------------------------------------------------------- events */

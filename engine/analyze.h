@@ -58,7 +58,12 @@ struct analyze_conf {
 	size_t mem_max;	     /* bytes per state */
 	uint32_t cpu_ms;     /* per call */
 	int allow_io;
-	struct sink_file *out; /* emitted events; NULL: emit fails (counted) */
+	struct sink_file *out; /* emitted events; NULL: not written to a file */
+	/* Each emitted line also goes here (network outputs); NULL: none. out
+	 * and on_line both NULL: emit fails (counted). */
+	void (*on_line)(void *arg, const char *analyzer, const char *sink, const char *line,
+			size_t len);
+	void *on_line_arg;
 	/* Redis from Lua (darter.redis); redis_port 0: none. */
 	const char *redis_host; /* numeric address; NULL: 127.0.0.1 */
 	uint16_t redis_port;

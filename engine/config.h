@@ -117,6 +117,8 @@ struct config {
 	char out_unix_type[CONFIG_MAX_STR]; /* stream, dgram */
 	char out_unix_events[CONFIG_MAX_LIST][CONFIG_MAX_STR];
 	unsigned n_out_unix_events;
+	char out_unix_analyzers[CONFIG_MAX_LIST][CONFIG_MAX_STR];
+	unsigned n_out_unix_analyzers;
 	int out_redis_enabled;
 	char out_redis_host[CONFIG_MAX_STR];
 	uint32_t out_redis_port;
@@ -125,11 +127,15 @@ struct config {
 	uint32_t out_redis_max_len;
 	char out_redis_events[CONFIG_MAX_LIST][CONFIG_MAX_STR];
 	unsigned n_out_redis_events;
+	char out_redis_analyzers[CONFIG_MAX_LIST][CONFIG_MAX_STR];
+	unsigned n_out_redis_analyzers;
 	int out_kafka_enabled;
 	char out_kafka_brokers[CONFIG_MAX_STR];
 	char out_kafka_topic[CONFIG_MAX_STR];
 	char out_kafka_events[CONFIG_MAX_LIST][CONFIG_MAX_STR];
 	unsigned n_out_kafka_events;
+	char out_kafka_analyzers[CONFIG_MAX_LIST][CONFIG_MAX_STR];
+	unsigned n_out_kafka_analyzers;
 
 	/* operators (live mode): control socket, Prometheus endpoint */
 	int control_enabled;		     /* control.enabled */

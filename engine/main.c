@@ -252,11 +252,30 @@ main_events(const char *key, const char list[][CONFIG_MAX_STR], unsigned n, unsi
 		if (outputs_event_parse(list[i], mask) < 0) {
 			fprintf(stderr,
 				"darter: configuration error: %s: '%s' is not an event type "
-				"(flow, alert)\n",
+				"(flow, alert, analyzer)\n",
 				key, list[i]);
 			return -EINVAL;
 		}
 	}
+	return 0;
+}
+
+/* A sink's analyzer filter: pointers into c. -EINVAL with the message printed. */
+static int
+main_names(struct outputs_conf *oc, unsigned k, const char *key, const char list[][CONFIG_MAX_STR],
+	   unsigned n)
+{
+	for (unsigned i = 0; i < n && i < OUTPUTS_NAMES_MAX; i++) {
+		if (outputs_name_check(list[i]) < 0) {
+			fprintf(stderr,
+				"darter: configuration error: %s: '%s' is not an analyzer name "
+				"(a script's name without .lua, or a darter.emit sink)\n",
+				key, list[i]);
+			return -EINVAL;
+		}
+		oc->analyzers[k][i] = list[i];
+	}
+	oc->n_analyzers[k] = n;
 	return 0;
 }
 
@@ -274,6 +293,13 @@ main_outputs_conf(const struct config *c, struct outputs_conf *oc)
 			&redis_ev) < 0 ||
 	    main_events("outputs.kafka.events", c->out_kafka_events, c->n_out_kafka_events,
 			&kafka_ev) < 0)
+		return -EINVAL;
+	if (main_names(oc, OUTPUTS_UNIX, "outputs.unix-socket.analyzers", c->out_unix_analyzers,
+		       c->n_out_unix_analyzers) < 0 ||
+	    main_names(oc, OUTPUTS_REDIS, "outputs.redis.analyzers", c->out_redis_analyzers,
+		       c->n_out_redis_analyzers) < 0 ||
+	    main_names(oc, OUTPUTS_KAFKA, "outputs.kafka.analyzers", c->out_kafka_analyzers,
+		       c->n_out_kafka_analyzers) < 0)
 		return -EINVAL;
 	oc->events[OUTPUTS_UNIX] = c->out_unix_enabled ? unix_ev : 0;
 	oc->events[OUTPUTS_REDIS] = c->out_redis_enabled ? redis_ev : 0;

@@ -30,6 +30,8 @@ struct outputs_closing {
 struct outputs {
 	struct sink sink[OUTPUTS_KINDS]; /* impl NULL: not open (or closed) */
 	unsigned events[OUTPUTS_KINDS];
+	char names[OUTPUTS_KINDS][OUTPUTS_NAMES_MAX][OUTPUTS_NAME_MAX]; /* analyzer filters */
+	unsigned n_names[OUTPUTS_KINDS];				/* 0: every analyzer */
 	struct sink_stats final[OUTPUTS_KINDS]; /* counters of closed sinks */
 	struct outputs_closing ctx[OUTPUTS_KINDS];
 	unsigned closing; /* sinks still closing, +1 while outputs_close runs */
@@ -51,12 +53,45 @@ outputs_event_parse(const char *name, unsigned *mask)
 	return 0;
 }
 
+int
+outputs_name_check(const char *name)
+{
+	size_t n = strlen(name);
+	const char *ok = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-";
+
+	return n > 0 && n < OUTPUTS_NAME_MAX && strspn(name, ok) == n ? 0 : -EINVAL;
+}
+
+/* Copy sink k's analyzer filter; -EINVAL with err set on a bad name or too many. */
+static int
+outputs_names_copy(struct outputs *o, const struct outputs_conf *c, unsigned k, char *err,
+		   size_t errlen)
+{
+	if (c->n_analyzers[k] > OUTPUTS_NAMES_MAX) {
+		snprintf(err, errlen, "outputs.%s.analyzers: more than %u names", outputs_names[k],
+			 OUTPUTS_NAMES_MAX);
+		return -EINVAL;
+	}
+	for (unsigned i = 0; i < c->n_analyzers[k]; i++) {
+		if (outputs_name_check(c->analyzers[k][i]) < 0) {
+			snprintf(err, errlen, "outputs.%s.analyzers: '%s' is not an analyzer name",
+				 outputs_names[k], c->analyzers[k][i]);
+			return -EINVAL;
+		}
+		strcpy(o->names[k][i], c->analyzers[k][i]);
+	}
+	o->n_names[k] = c->n_analyzers[k];
+	return 0;
+}
+
 static int
 outputs_open_one(struct outputs *o, uv_loop_t *loop, const struct outputs_conf *c, unsigned k,
 		 char *err, size_t errlen)
 {
 	void *impl = NULL;
 
+	if (outputs_names_copy(o, c, k, err, errlen) < 0)
+		return -1;
 	if (k == OUTPUTS_UNIX) {
 		struct sink_unix_conf uc;
 
@@ -135,6 +170,30 @@ outputs_write(struct outputs *o, unsigned type, uint64_t key, const char *line, 
 			klen = snprintf(k, sizeof(k), "%" PRIu64, key);
 		sink_write(&o->sink[i], k, (size_t)klen, line,
 			   len); /* refusals are counted there */
+	}
+}
+
+/* Sink k takes events of this analyzer or emit sink name. */
+static int
+outputs_admits(const struct outputs *o, unsigned k, const char *analyzer, const char *sink)
+{
+	if (o->n_names[k] == 0)
+		return 1;
+	for (unsigned i = 0; i < o->n_names[k]; i++)
+		if (strcmp(o->names[k][i], analyzer) == 0 || strcmp(o->names[k][i], sink) == 0)
+			return 1;
+	return 0;
+}
+
+void
+outputs_write_analyzer(struct outputs *o, const char *analyzer, const char *sink, const char *line,
+		       size_t len)
+{
+	for (unsigned i = 0; i < OUTPUTS_KINDS; i++) {
+		if (o->sink[i].impl == NULL || !(o->events[i] & OUTPUTS_ANALYZER) ||
+		    !outputs_admits(o, i, analyzer, sink))
+			continue;
+		sink_write(&o->sink[i], analyzer, strlen(analyzer), line, len);
 	}
 }
 

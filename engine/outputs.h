@@ -25,8 +25,19 @@
 
 enum outputs_kind { OUTPUTS_UNIX, OUTPUTS_REDIS, OUTPUTS_KAFKA, OUTPUTS_KINDS };
 
+/* Names in a sink's analyzer filter (outputs_conf.analyzers), and their length. */
+#define OUTPUTS_NAMES_MAX 16
+#define OUTPUTS_NAME_MAX  64
+
 struct outputs_conf {
 	unsigned events[OUTPUTS_KINDS]; /* OUTPUTS_* mask per sink; 0: not opened */
+	/*
+	 * Analyzer events a sink takes (with OUTPUTS_ANALYZER): those whose
+	 * analyzer (script name) or darter.emit sink name is listed; none
+	 * listed: all. Copied at open.
+	 */
+	const char *analyzers[OUTPUTS_KINDS][OUTPUTS_NAMES_MAX];
+	unsigned n_analyzers[OUTPUTS_KINDS];
 	const char *unix_path;
 	int unix_dgram;
 	const char *redis_host;
@@ -49,12 +60,23 @@ struct outputs;
 /* Parse "flow", "alert", "analyzer" into *mask (OR); -EINVAL on another name. */
 int outputs_event_parse(const char *name, unsigned *mask);
 
+/* An analyzer filter name: 1..OUTPUTS_NAME_MAX-1 of [A-Za-z0-9_.-]; else -EINVAL. */
+int outputs_name_check(const char *name);
+
 /* Open the configured sinks on loop. NULL with the reason in err. */
 struct outputs *outputs_open(uv_loop_t *loop, const struct outputs_conf *conf, char *err,
 			     size_t errlen);
 
 /* One line of event type `type` (OUTPUTS_*) to every sink taking it; key: the flow id. */
 void outputs_write(struct outputs *o, unsigned type, uint64_t key, const char *line, size_t len);
+
+/*
+ * One analyzer event (darter.emit) to every sink taking OUTPUTS_ANALYZER
+ * whose filter admits analyzer or sink; key: the analyzer's name, so one
+ * analyzer's events stay in order on one Kafka partition.
+ */
+void outputs_write_analyzer(struct outputs *o, const char *analyzer, const char *sink,
+			    const char *line, size_t len);
 
 void outputs_stats(const struct outputs *o, struct outputs_stats *st);
 

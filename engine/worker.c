@@ -865,7 +865,18 @@ fail_loop:
 	return rc;
 }
 
-/* The worker's Lua analyzers, emitting to their own file. */
+/* analyze_conf.on_line: an emitted event to the network sinks taking it. */
+static void
+worker_on_analyzer_line(void *arg, const char *analyzer, const char *sink, const char *line,
+			size_t len)
+{
+	struct worker *w = arg;
+
+	if (w->out != NULL)
+		outputs_write_analyzer(w->out, analyzer, sink, line, len);
+}
+
+/* The worker's Lua analyzers, emitting to their own file and the outputs. */
 static int
 worker_analyze_new(struct worker *w)
 {
@@ -879,6 +890,8 @@ worker_analyze_new(struct worker *w)
 		return -1;
 	}
 	ac.out = w->an_out;
+	ac.on_line = worker_on_analyzer_line;
+	ac.on_line_arg = w;
 	w->an = analyze_new(&w->loop, &ac, err, sizeof(err));
 	if (w->an == NULL) {
 		LOG_ERR("worker", "worker %u: %s", w->conf.id, err);

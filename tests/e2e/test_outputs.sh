@@ -2,7 +2,8 @@
 # Network outputs in the real binary: a Unix socket reader (stream and
 # datagram) and a real redis-server (XADD) get every flow and alert line
 # eve.json and outliers.json get, exactly once; an absent reader costs
-# nothing but counted drops (written = delivered + dropped).
+# nothing but counted drops (written = delivered + dropped). Analyzer
+# events (darter.emit) are routed by analyzer name or emit sink name.
 # Usage: test_outputs.sh DARTER_BIN DARTER_GEN_BIN SOURCE_ROOT   (prints TAP)
 set -u
 darter=$1
@@ -69,7 +70,7 @@ flows_of() { grep -h '"event_type":"flow"' "$@" | sort; }
 alerts_of() { grep -h '"event_type":"alert"' "$@" | sort; }
 stat() { tail -n 1 "$1/eve.json" | jq -c "$2"; }
 
-echo "1..8"
+echo "1..12"
 "$gen" pcap "$work/g.pcap" --flows 3000 --pkts-per-flow 6 --size imix --outliers 5 --seed 5 --quiet
 
 reader stream "$work/s.sock" "$work/stream.out"
@@ -108,6 +109,32 @@ expect "no reader: exit 0, eve.json complete" bash -c "[ $rc = 0 ] && [ \$(grep 
 xlines=$(cat "$work/x/eve.json" "$work/x/outliers.json" | grep -vc '"event_type":"stats"')
 expect "no reader: every line counted as dropped (written = dropped = $xlines)" \
 	bash -c "[ \"\$(tail -n 1 $work/x/eve.json | jq -c '[.stats.darter.outputs.unix_socket.written, .stats.darter.outputs.unix_socket.dropped, .stats.darter.outputs.unix_socket.lines]')\" = '[$xlines,$xlines,0]' ]"
+# Routing by analyzer: two scripts, each emitting one event per flow to its own sink.
+for a in ops:ops_feed soc:soc_feed; do
+	cat >"$work/${a%%:*}.lua" <<LUA
+function on_flow(rec) darter.emit("${a#*:}", { event_type = "${a%%:*}", flow_id = rec.flow_id }) end
+LUA
+done
+reader stream "$work/r.sock" "$work/route.out"
+: >"$work/route.out"
+"$darter" -r "$work/g.pcap" -l "$work/r" --set "analyzers.scripts=[$work/ops.lua, $work/soc.lua]" \
+	--set outputs.unix-socket.enabled=yes --set "outputs.unix-socket.path=$work/r.sock" \
+	--set 'outputs.unix-socket.events=[analyzer]' --set 'outputs.unix-socket.analyzers=[ops]' \
+	--set outputs.redis.enabled=yes --set outputs.redis.port="$port" --set outputs.redis.mode=xadd \
+	--set outputs.redis.key=routed --set outputs.redis.max-len=0 \
+	--set 'outputs.redis.events=[flow, analyzer]' --set 'outputs.redis.analyzers=[soc_feed]' \
+	>"$work/r.out" 2>&1
+settle "$work/route.out"
+an_of() { grep -h "\"analyzer\":\"$1\"" "$2" | sort; }
+expect "analyzers [ops] (a script's name): exactly that analyzer's 3000 events of analyzers.json" \
+	bash -c "[ \$(grep -c '\"analyzer\":\"ops\"' $work/r/analyzers.json) = 3000 ] && diff <(grep -h '\"analyzer\":\"ops\"' $work/r/analyzers.json | sort) <(sort $work/route.out)"
+redis-cli -p "$port" --raw xrange routed - + | grep '^{' | sort >"$work/routed.out"
+expect "analyzers [soc_feed] (an emit sink) with flow: every flow line and soc's events, nothing of ops" \
+	bash -c "diff <( (grep -h '\"sink\":\"soc_feed\"' $work/r/analyzers.json; grep -h '\"event_type\":\"flow\"' $work/r/eve.json) | sort) $work/routed.out && [ \$(grep -c soc_feed $work/routed.out) = 3000 ]"
+expect "routed stats: unix socket written = lines = 3000, nothing dropped" \
+	bash -c "[ \"\$(tail -n 1 $work/r/eve.json | jq -c '[.stats.darter.outputs.unix_socket.written, .stats.darter.outputs.unix_socket.lines, .stats.darter.outputs.unix_socket.dropped]')\" = '[3000,3000,0]' ]"
+out=$("$darter" -T --set 'outputs.kafka.analyzers=[ok, "bad name"]' 2>&1)
+expect "-T names a bad analyzer filter name" bash -c "grep -q \"outputs.kafka.analyzers.*'bad name'\" <<<\"\$1\"" _ "$out"
 out=$("$darter" -T --set 'outputs.redis.events=[flow, gossip]' 2>&1)
 expect "-T names an unknown event type" bash -c "grep -q 'outputs.redis.events.*gossip' <<<'$out'"
 exit $((fails > 0))
