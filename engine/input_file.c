@@ -60,6 +60,7 @@ struct input_file {
 	size_t used;	/* bytes in buf */
 	int discarding; /* inside a line longer than max_line: drop up to its '\n' */
 	int paused;	/* input_file_pause: no lines until input_file_resume */
+	int draining;	/* input_file_drain: pauses are ignored */
 	int rescan;	/* buf may hold complete lines left by a pause */
 	int started;
 	int finished; /* read-once: on_done called */
@@ -88,7 +89,7 @@ input_file_split(struct input_file *f, size_t scan_from)
 	size_t start = 0;
 	char *nl;
 
-	while (!f->closing && !f->paused &&
+	while (!f->closing && (!f->paused || f->draining) &&
 	       (nl = memchr(f->buf + scan_from, '\n', f->used - scan_from)) != NULL) {
 		size_t end = (size_t)(nl - f->buf);
 
@@ -103,7 +104,8 @@ input_file_split(struct input_file *f, size_t scan_from)
 	}
 	if (f->closing)
 		return;
-	if (f->paused) { /* keep the rest, complete lines included, for the resume */
+	if (f->paused &&
+	    !f->draining) { /* keep the rest, complete lines included, for the resume */
 		memmove(f->buf, f->buf + start, f->used - start);
 		f->used -= start;
 		f->rescan = 1;
@@ -440,6 +442,34 @@ input_file_resume_lines(struct input_file *f)
 		return;
 	uv_timer_stop(&f->timer);
 	uv_idle_start(&f->idle, input_file_on_idle);
+}
+
+void
+input_file_drain(struct input_file *f)
+{
+	struct stat fs;
+	uint64_t end;
+	int i;
+
+	if (f->closing || f->fd < 0 || fstat(f->fd, &fs) < 0)
+		return;
+	end = (uint64_t)fs.st_size; /* what a writer appends from now on is left */
+	f->draining = 1;
+	uv_idle_stop(&f->idle);
+	uv_timer_stop(&f->timer);
+	if (f->rescan) {
+		f->rescan = 0;
+		input_file_split(f, 0);
+	}
+	for (i = 0; i < INPUT_FILE_DRAIN_CHUNKS && !f->closing && f->off < end; i++)
+		if (input_file_read_chunk(f) <= 0)
+			break;
+	if (f->closing)
+		return;
+	if (f->off < end)
+		f->st.unread += end - f->off;
+	input_file_flush_partial(f);
+	f->finished = 1; /* no more reading, even on a resume */
 }
 
 const struct input_file_stats *

@@ -63,6 +63,7 @@ struct input_file_stats {
 	uint64_t polls;	      /* end-of-file timer ticks */
 	uint64_t read_errors; /* read(2) or fstat failures */
 	uint64_t open_errors; /* open(2) failures other than "not there yet" */
+	uint64_t unread;      /* input_file_drain: bytes left beyond its bound, not read */
 };
 
 /* Fill conf with the defaults (path NULL, read-once). */
@@ -90,6 +91,15 @@ int input_file_start(struct input_file *f);
  * call, even when it is made from inside one. on_close may be NULL.
  */
 void input_file_close(struct input_file *f, input_file_close_cb on_close);
+
+/*
+ * At a stop (follow mode): read, on this thread and now, up to the end
+ * the file has at this call, delivering every line even while paused; the
+ * unfinished last line is delivered as partial (Suricata was writing it).
+ * Bounded: at most INPUT_FILE_DRAIN_CHUNKS chunks; what is left beyond is
+ * counted in unread (bytes). Then no more reading: close next.
+ */
+void input_file_drain(struct input_file *f);
 
 /* The counters (valid until on_close). */
 /*

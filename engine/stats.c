@@ -105,6 +105,7 @@ stats_eve_file(struct stats_list *l, const struct input_file_stats *f)
 	stats_add(l, "darter.eve_input.file.truncations", f->truncations);
 	stats_add(l, "darter.eve_input.file.read_errors", f->read_errors);
 	stats_add(l, "darter.eve_input.file.open_errors", f->open_errors);
+	stats_add(l, "darter.eve_input.file.unread", f->unread);
 }
 
 /* The EVE Unix socket. */

@@ -564,6 +564,8 @@ worker_inputs_stop(struct worker *w)
 		return;
 	worker_eve_stats(w);
 	if (w->conf.in_file != NULL && w->in != NULL) {
+		input_file_drain(w->in); /* what Suricata wrote before the stop */
+		worker_eve_stats(w);
 		input_file_close(w->in, NULL);
 		w->in = NULL;
 	}

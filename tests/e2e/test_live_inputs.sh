@@ -123,7 +123,7 @@ stop() { # SIGTERM; the exit code
 	return $rc
 }
 
-echo "1..15"
+echo "1..16"
 
 # --- stream socket: 3 writers at once, one dying mid-line; bad lines counted
 gen s1.json 4000 1000000 20
@@ -169,7 +169,8 @@ gen f1.json 20000 5000000 0
 gen f2.json 5000 6000000 0
 gen f3.json 3000 7000000 0
 gen f4.json 1000 8000000 0
-cat "$work"/f[1234].json.ids | sort >"$work/f.ids"
+gen f5.json 3000 8500000 0
+cat "$work"/f[12345].json.ids | sort >"$work/f.ids"
 echo '{"event_type":"flow","note":"before darter: skipped (from-end)"}' >"$work/in.json"
 start file "inputs:" "  eve-file: {enabled: yes, filename: $work/in.json, from-end: yes}"
 sleep 0.5
@@ -187,11 +188,14 @@ w append "$work/in.json" "$work/f3.json"
 wait_counter .darter.eve_input.file.lines 28000
 cat "$work/f4.json" >>"$work/in.json"
 wait_counter .darter.eve_input.file.lines 29000
+cat "$work/f5.json" >>"$work/in.json" # and SIGTERM at once, before the next poll
 stop
 rc=$?
 expect "file: SIGTERM: exit 0" [ $rc = 0 ]
 expect "file: every flow event out exactly once over rotate and copytruncate" \
 	diff "$work/f.ids" <(flow_ids file)
+expect "file: SIGTERM right after an append: the file read to its end first" \
+	bash -c "[ \"\$(final file '[.stats.darter.eve_input.file.lines, .stats.darter.eve_input.file.unread]')\" = '[32000,0]' ]"
 expect "file: one truncation seen, nothing refused or dropped" \
 	bash -c "[ \"\$(final file '[.stats.darter.eve_input.file.truncations, .stats.darter.eve_input.refused, .stats.darter.eve_input.file.dropped]')\" = '[1,0,0]' ]"
 

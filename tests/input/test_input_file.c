@@ -46,6 +46,7 @@ struct ctx {
 	int close_after; /* close from inside the line callback after this many lines; 0: never */
 	int pause_every; /* pause from inside the line callback every this many lines; 0: never */
 	int paused_now;
+	int count_only; /* count lines, keep none */
 	void (*on_step)(struct ctx *c, int step);
 };
 
@@ -54,6 +55,10 @@ on_line(void *arg, const char *line, size_t len)
 {
 	struct ctx *c = arg;
 
+	if (c->count_only) {
+		c->n++;
+		return;
+	}
 	assert_true(c->n < MAX_LINES);
 	c->lines[c->n] = strndup(line, len);
 	c->lens[c->n] = len;
@@ -121,7 +126,7 @@ teardown(void **state)
 	struct ctx *c = *state;
 	char cmd[128];
 
-	for (int i = 0; i < c->n; i++)
+	for (int i = 0; i < c->n && !c->count_only; i++)
 		free(c->lines[i]);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", c->dir);
 	if (system(cmd) != 0)
@@ -492,6 +497,76 @@ test_follow_no_spin(void **state)
 	finish(c);
 }
 
+/* ------------------------------------------------------------------ */
+/* Drain at a stop                                                     */
+/* ------------------------------------------------------------------ */
+
+static void
+steps_drain(struct ctx *c, int step)
+{
+	switch (step) {
+	case 0:
+		input_file_pause(c->f); /* the worker is behind: nothing more is read */
+		append(c, "b\nc\nd-unfin");
+		break;
+	case 1:
+		input_file_drain(c->f); /* SIGTERM: what Suricata wrote before it */
+		append(c, "ished\ne-after\n");
+		break;
+	case 4:
+		uv_stop(&c->loop);
+		break;
+	}
+}
+
+static void
+test_follow_drain(void **state)
+{
+	struct ctx *c = *state;
+	static const char *const want[] = {"a", "b", "c", "d-unfin"};
+
+	append(c, "a\n");
+	run_follow(c, 20, 60, steps_drain);
+	expect_lines(c, want, 4);
+	assert_int_equal(input_file_stats(c->f)->partial, 1);
+	assert_int_equal(input_file_stats(c->f)->unread, 0);
+	input_file_resume_lines(c->f); /* a resume after the drain reads nothing more */
+	uv_run(&c->loop, UV_RUN_NOWAIT);
+	assert_int_equal(c->n, 4);
+	finish(c);
+}
+
+/* A drain reads a bounded amount: the rest is counted in bytes, not read. */
+static void
+test_follow_drain_bounded(void **state)
+{
+	struct ctx *c = *state;
+	struct input_file_conf conf;
+	enum { LINES = 8000, CHUNK = 64 };
+	char *text = malloc(LINES * 10);
+
+	assert_non_null(text);
+	for (int i = 0; i < LINES; i++)
+		memcpy(text + i * 10, "123456789\n", 10);
+	write_file(c->path, "w", text, LINES * 10);
+	free(text);
+	input_file_conf_defaults(&conf);
+	conf.path = c->path;
+	conf.follow = 1;
+	conf.chunk = CHUNK;
+	c->count_only = 1;
+	c->f = input_file_new(&c->loop, &conf, on_line, on_done, c);
+	assert_non_null(c->f);
+	assert_int_equal(input_file_start(c->f), 0);
+	input_file_drain(c->f); /* before the loop read anything */
+	/* 1024 chunks of 64 bytes: 6553 whole lines, 6 bytes of the next as a partial */
+	assert_int_equal(input_file_stats(c->f)->bytes, 1024 * CHUNK);
+	assert_int_equal(input_file_stats(c->f)->unread, LINES * 10 - 1024 * CHUNK);
+	assert_int_equal(c->n, 1024 * CHUNK / 10 + 1);
+	assert_int_equal(input_file_stats(c->f)->partial, 1);
+	finish(c);
+}
+
 int
 main(void)
 {
@@ -506,6 +581,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_follow_truncation, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_follow_missing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_follow_no_spin, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_follow_drain, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_follow_drain_bounded, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
