@@ -218,7 +218,7 @@ static const struct config_row config_rows[] = {
 	ROW_ENUM("inputs.eve-socket.type", in_unix_type, "stream", "stream, dgram",
 		 "stream (Suricata unix_stream) or dgram (unix_dgram)"),
 	ROW_BOOL("inputs.eve-kafka.enabled", in_kafka_enabled, "no",
-		 "live mode: consume EVE JSON events (one per message) from a Kafka topic"),
+		 "live mode: consume EVE JSON events (one per message or line) from a Kafka topic"),
 	ROW_STRING("inputs.eve-kafka.brokers", in_kafka_brokers, "127.0.0.1:9092",
 		   "bootstrap brokers, host:port[,host:port...]"),
 	ROW_STRING("inputs.eve-kafka.topic", in_kafka_topic, "suricata-eve",

@@ -177,12 +177,35 @@ input_kafka_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 /* Delivery                                                           */
 /* ------------------------------------------------------------------ */
 
-/* One message: a line handed over (or skipped, counted), then its offset stored. */
+/* One line of a message: handed over, or skipped and counted. 1: the worker asked to pause. */
+static int
+input_kafka_line(struct input_kafka *k, const char *p, size_t len)
+{
+	if (len > 0 && p[len - 1] == '\r')
+		len--;
+	if (len == 0) {
+		k->st.empty++;
+		return 0;
+	}
+	if (len > k->max_line) {
+		k->st.too_long++;
+		return 0;
+	}
+	k->st.lines++;
+	return k->on_line(k->arg, p, len) == INPUT_KAFKA_PAUSE;
+}
+
+/*
+ * One message: its lines (one event, or several separated by '\n' as
+ * forwarders that batch write them) handed over, then its offset stored.
+ * A pause takes effect after the whole message: its offset is one commit.
+ */
 static void
 input_kafka_message(struct input_kafka *k, const rd_kafka_message_t *m)
 {
-	const char *p = m->payload;
+	const char *p = m->payload, *nl;
 	size_t len = m->len;
+	int pause = 0;
 
 	if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
 		if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
@@ -195,18 +218,15 @@ input_kafka_message(struct input_kafka *k, const rd_kafka_message_t *m)
 	k->st.messages++;
 	k->st.bytes += len;
 	if (len > 0 && p[len - 1] == '\n')
-		len--;
-	if (len > 0 && p[len - 1] == '\r')
-		len--;
-	if (len == 0) {
-		k->st.empty++;
-	} else if (len > k->max_line) {
-		k->st.too_long++;
-	} else {
-		k->st.lines++;
-		if (k->on_line(k->arg, p, len) == INPUT_KAFKA_PAUSE)
-			input_kafka_pause(k);
+		len--; /* a final newline ends the last line, it does not start an empty one */
+	while (len > 0 && (nl = memchr(p, '\n', len)) != NULL) {
+		pause |= input_kafka_line(k, p, (size_t)(nl - p));
+		len -= (size_t)(nl - p) + 1;
+		p = nl + 1;
 	}
+	pause |= input_kafka_line(k, p, len);
+	if (pause)
+		input_kafka_pause(k);
 	/* handed over (or skipped for good): commit past it. Fails only when revoked. */
 	rd_kafka_offset_store(m->rkt, m->partition, m->offset);
 }

@@ -5,8 +5,8 @@
  * members share the topic's partitions (each partition read by one
  * member), so several darters with the same group split the events of
  * many sensors, and a darter that dies hands its partitions to the
- * others. One message is one EVE event: its trailing '\n' (or "\r\n")
- * is optional.
+ * others. A message is one EVE event (its trailing '\n' or "\r\n"
+ * optional) or several, one per line, as forwarders that batch send.
  *
  * No thread of ours spins: librdkafka's consumer queue writes a byte to
  * a pipe when it turns non-empty, a uv_poll watches the pipe and takes
@@ -19,7 +19,8 @@
  * handed over; nothing handed over is committed twice by this member.
  *
  * Backpressure: a line callback that returns INPUT_KAFKA_PAUSE (or
- * calls input_kafka_pause()) stops delivery: the assigned partitions are
+ * calls input_kafka_pause()) stops delivery after the current message
+ * (its lines share one offset): the assigned partitions are
  * paused (rd_kafka_pause_partitions), messages already taken are kept
  * and come first after input_kafka_resume(). While paused the queue is
  * still served (rebalances, errors), so the group does not evict us.
@@ -67,8 +68,8 @@ struct input_kafka_stats {
 	uint64_t messages; /* messages taken from the topic */
 	uint64_t bytes;	   /* their payload bytes */
 	uint64_t lines;	   /* lines delivered to the callback */
-	uint64_t too_long; /* messages longer than max_line, skipped (committed) */
-	uint64_t empty;	   /* empty messages, skipped (committed) */
+	uint64_t too_long; /* lines longer than max_line, skipped (committed) */
+	uint64_t empty;	   /* empty messages and lines, skipped (committed) */
 	uint64_t errors;   /* consumer errors (broker down, unknown topic, ...) */
 	uint64_t pauses;   /* times delivery paused for backpressure */
 	uint64_t assigns;  /* rebalances that gave us partitions */

@@ -428,6 +428,51 @@ test_bad_input(void **state)
 	assert_int_equal(T.final.lines, 200 + nbad);
 }
 
+/*
+ * Batched messages (a forwarder that sends several events per message,
+ * newline-separated): every line delivered once; an empty line skipped
+ * and counted; a pause asked in the middle
+ * of a batch takes effect after the batch.
+ */
+static void
+test_batched(void **state)
+{
+	static char msg[6][32768];
+	size_t len[6] = {0};
+	unsigned seq = 0;
+
+	(void)state;
+	for (int m = 0; m < 6; m++) { /* 1, 2, .. 6 events; "\r\n" ends in message 3 */
+		for (int e = 0; e <= m; e++, seq++)
+			len[m] += (size_t)snprintf(
+				msg[m] + len[m], sizeof(msg[m]) - len[m], "{\"seq\":%u,%s%s", seq,
+				M.eve[seq % M.n_eve] + 1, e < m ? (m == 3 ? "\r\n" : "\n") : "");
+	}
+	memcpy(msg[5] + len[5], "\n\n", 2); /* a final newline, then an empty line */
+	len[5] += 2;
+	assert_int_equal(rd_kafka_mock_topic_create(M.mc, "eve-batch", 1, 3), 0);
+	for (int m = 0; m < 6; m++)
+		produce_raw("eve-batch", msg[m], len[m]);
+	assert_int_equal(rd_kafka_flush(M.helper, 10000), RD_KAFKA_RESP_ERR_NO_ERROR);
+	T.pause_at = 5; /* inside message 3 (lines 3..5: the 4th, 5th, 6th) */
+	input_open("eve-batch", "g-batch", 8192);
+	for (int64_t t0 = now_ms(); !T.paused && now_ms() - t0 < 60000;)
+		uv_run(&T.loop, UV_RUN_ONCE); /* joining the group takes a few seconds */
+	run_for(500);
+	assert_true(T.paused);
+	assert_int_equal(T.got, 6); /* message 3 whole, then paused */
+	input_kafka_resume(T.k);
+	run_until(seq, 500);
+	check_once(0, seq);
+	assert_int_equal(T.got, seq);
+	assert_int_equal(T.junk, 0);
+	assert_int_equal(T.refused, 0);
+	input_close();
+	assert_int_equal(T.final.messages, 6);
+	assert_int_equal(T.final.lines, seq);
+	assert_int_equal(T.final.empty, 1);
+}
+
 /* Brokers down at start: errors counted, no crash; up again: everything arrives. */
 static void
 test_brokers_down(void **state)
@@ -485,6 +530,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_pause_resume, test_setup, test_teardown),
 		cmocka_unit_test_setup_teardown(test_commit_handed_only, test_setup, test_teardown),
 		cmocka_unit_test_setup_teardown(test_bad_input, test_setup, test_teardown),
+		cmocka_unit_test_setup_teardown(test_batched, test_setup, test_teardown),
 		cmocka_unit_test_setup_teardown(test_brokers_down, test_setup, test_teardown),
 		cmocka_unit_test_setup_teardown(test_bad_conf, test_setup, test_teardown),
 	};
