@@ -43,7 +43,15 @@
  * holder of the rconn outlives the analyzer until rconn_close() has
  * completed every pending command.
  *
- * Not here: EVE decoding (on_eve gets the JSON text), file watching.
+ * Input scripts. darter.input() encodes or checks one event and appends
+ * it to the analyzer's hold buffer (bounded by ANALYZER_INPUT_HOLD_MAX);
+ * after each resume of the coroutine, ended or suspended, the held events
+ * go to conf.input in order. Delivering inside the call would run the
+ * consumer (eve_in_parse, MAD, other analyzers) under this script's CPU
+ * limit and nest their Lua calls in this one's watchdog context.
+ *
+ * Not here: EVE decoding (on_eve gets the JSON text; what darter.input
+ * makes is parsed by conf.input's owner), file watching.
  */
 #include "analyzer.h"
 
@@ -83,7 +91,8 @@
 #define AN_REDIS_ARGS	64 /* arguments of one command */
 #define AN_REPLY_DEPTH	8  /* nested arrays in a reply */
 #define AN_MODEL_MT	"darter.model"
-#define AN_MODELS_MAX	64 /* models per state */
+#define AN_MODELS_MAX	64	       /* models per state */
+#define AN_HOLD_KEEP	(256u * 1024u) /* darter.input buffer kept between calls */
 
 /* ------------------------------------------------------------------ */
 /* Types                                                               */
@@ -100,14 +109,22 @@ struct an_arena {
 };
 
 /* What the coroutine runs. */
-enum an_kind { AN_EV_LOAD, AN_EV_SETUP, AN_EV_FLOW, AN_EV_EVE, AN_EV_TICK, AN_EV_TEARDOWN };
+enum an_kind {
+	AN_EV_LOAD,
+	AN_EV_SETUP,
+	AN_EV_FLOW,
+	AN_EV_EVE,
+	AN_EV_TICK,
+	AN_EV_TEARDOWN,
+	AN_EV_INPUT,
+};
 
 struct an_vm {
 	lua_State *L;
 	lua_State *co; /* where script code runs */
 	const struct flow_record **slot;
 	int co_ref, host_ref, env_ref;
-	int flow_ref, eve_ref, tick_ref, setup_ref, teardown_ref;
+	int flow_ref, eve_ref, tick_ref, setup_ref, teardown_ref, input_ref;
 	int replies_ref, errors_ref; /* seq -> reply value, seq -> error text */
 	struct an_arena mem;
 	uint64_t gen;	   /* tells replies for this state from older ones */
@@ -131,7 +148,13 @@ struct an_ev {
 struct an_qev {
 	struct an_ev ev;
 	struct flow_record rec;
-	char *text; /* EVE: type, NUL, json, NUL */
+	char *text; /* EVE: type, NUL, json, NUL; input: NUL, line, NUL */
+};
+
+/* darter.input's events of the call in progress: (size_t len, text, NUL) each. */
+struct an_hold {
+	char *p;
+	size_t len, cap;
 };
 
 struct an_queue {
@@ -164,7 +187,8 @@ struct analyzer {
 	struct watchdog_slot wd;
 	struct analyzer_stats st;
 	uint64_t prints;
-	char *json; /* ANALYZER_JSON_MAX bytes for emit/annotate */
+	char *json;	     /* ANALYZER_JSON_MAX bytes for emit/annotate/input */
+	struct an_hold hold; /* empty outside a call */
 	char err[256];
 	char *redis_host, *df_output, *df_analyzer;
 	struct an_redis *redis; /* made on the first command */
@@ -621,6 +645,144 @@ an_api_annotate(lua_State *L)
 		a->st.emit_errors++;
 	an_leave_c();
 	return an_result(L, rc);
+}
+
+/* ---- darter.input: events of an input script ---- */
+
+static const char *
+an_input_errstr(int rc)
+{
+	switch (rc) {
+	case -ENOSYS:
+		return "darter.input: no input (the host gave no input callback)";
+	case -EPERM:
+		return "darter.input: only in on_input or tick";
+	case -EDOM:
+		return "darter.input: takes a table (a JSON object) or a JSON text";
+	case -EBADMSG:
+		return "darter.input: a JSON text is one line (no newline or NUL)";
+	case -ENODATA:
+		return "darter.input: empty text";
+	case -ENOBUFS:
+		return "darter.input: too many events held in one call";
+	case -ENOMEM:
+		return "darter.input: out of memory";
+	default:
+		return an_encode_err(rc);
+	}
+}
+
+/* The value at 1 as one line of JSON text: encoded into a->json, or the script's string. */
+static int
+an_input_text(struct analyzer *a, lua_State *L, const char **json, size_t *len)
+{
+	int rc;
+
+	if (lua_type(L, 1) == LUA_TSTRING) {
+		*json = lua_tolstring(L, 1, len);
+		if (*len == 0)
+			return -ENODATA;
+		if (*len >= ANALYZER_JSON_MAX)
+			return -E2BIG;
+		if (memchr(*json, '\n', *len) || memchr(*json, '\0', *len))
+			return -EBADMSG;
+		return 0;
+	}
+	if (lua_type(L, 1) != LUA_TTABLE)
+		return -EDOM;
+	rc = an_encode(a, L, 1, len);
+	if (rc == 0 && a->json[0] != '{')
+		rc = -EDOM; /* a list: an event is an object */
+	*json = a->json;
+	return rc;
+}
+
+/* Append one event to the hold buffer. */
+static int
+an_hold_put(struct an_hold *h, const char *json, size_t len)
+{
+	size_t need = sizeof(len) + len + 1, cap = h->cap ? h->cap : 64u * 1024u;
+	char *p;
+
+	if (h->len + need > ANALYZER_INPUT_HOLD_MAX)
+		return -ENOBUFS;
+	while (cap - h->len < need)
+		cap *= 2;
+	if (cap != h->cap) {
+		p = realloc(h->p, cap);
+		if (!p)
+			return -ENOMEM;
+		h->p = p;
+		h->cap = cap;
+	}
+	memcpy(h->p + h->len, &len, sizeof(len));
+	memcpy(h->p + h->len + sizeof(len), json, len);
+	h->p[h->len + sizeof(len) + len] = '\0';
+	h->len += need;
+	return 0;
+}
+
+/* darter.input(tbl | json_text) -> true | false, reason */
+static int
+an_api_input(lua_State *L)
+{
+	struct analyzer *a = an_self(L);
+	const char *json = NULL;
+	size_t len = 0;
+	int rc;
+
+	lua_settop(L, 1);
+	if (!lua_checkstack(L, 2 * AN_JSON_DEPTH + 8))
+		return luaL_error(L, "darter.input: out of stack");
+	an_enter_c();
+	if (!a->conf.input)
+		rc = -ENOSYS;
+	else if (!a->vm || (a->vm->kind != AN_EV_INPUT && a->vm->kind != AN_EV_TICK))
+		rc = -EPERM;
+	else
+		rc = an_input_text(a, L, &json, &len);
+	if (rc == 0)
+		rc = an_hold_put(&a->hold, json, len);
+	if (rc)
+		a->st.input_errors++;
+	an_leave_c();
+	if (rc == 0) {
+		lua_pushboolean(L, 1);
+		return 1;
+	}
+	lua_pushboolean(L, 0);
+	lua_pushstring(L, an_input_errstr(rc));
+	return 2;
+}
+
+/*
+ * The held events to conf.input, in order. The buffer is taken off the
+ * analyzer first: a callback that (against the contract) makes this
+ * analyzer run again starts a buffer of its own.
+ */
+static void
+an_input_flush(struct analyzer *a)
+{
+	struct an_hold h = a->hold;
+	size_t off = 0, len;
+
+	if (h.len == 0)
+		return;
+	a->hold = (struct an_hold){0};
+	while (off < h.len) {
+		memcpy(&len, h.p + off, sizeof(len));
+		if (a->conf.input(a->conf.user, h.p + off + sizeof(len), len) == 0)
+			a->st.input_events++;
+		else
+			a->st.input_errors++;
+		off += sizeof(len) + len + 1;
+	}
+	if (a->hold.p || h.cap > AN_HOLD_KEEP) { /* a big call's buffer is not kept */
+		free(h.p);
+		return;
+	}
+	h.len = 0;
+	a->hold = h;
 }
 
 /* darter.log(...) and print(...): one line at info level, sampled. */
@@ -1186,6 +1348,7 @@ an_push_api(lua_State *L, struct analyzer *a)
 	static const luaL_Reg fns[] = {
 		{"emit", an_api_emit},
 		{"annotate", an_api_annotate},
+		{"input", an_api_input},
 		{"log", an_api_log},
 		{NULL, NULL},
 	};
@@ -1463,6 +1626,7 @@ an_plan_cb(lua_State *L)
 	vm->tick_ref = an_ref_field(L, plan, "tick");
 	vm->setup_ref = an_ref_field(L, plan, "setup");
 	vm->teardown_ref = an_ref_field(L, plan, "teardown");
+	vm->input_ref = an_ref_field(L, plan, "on_input");
 	lua_getfield(L, plan, "eve");
 	a->n_eve = 0;
 	for (int i = 1; a->n_eve < AN_EVE_TYPES; i++) {
@@ -1477,7 +1641,8 @@ an_plan_cb(lua_State *L)
 	a->tick_ms = (uint32_t)lua_tonumber(L, -1);
 	a->wants = (vm->flow_ref != LUA_NOREF ? ANALYZER_WANT_FLOW : 0) |
 		   (vm->eve_ref != LUA_NOREF ? ANALYZER_WANT_EVE : 0) |
-		   (vm->tick_ref != LUA_NOREF ? ANALYZER_WANT_TICK : 0);
+		   (vm->tick_ref != LUA_NOREF ? ANALYZER_WANT_TICK : 0) |
+		   (vm->input_ref != LUA_NOREF ? ANALYZER_WANT_INPUT : 0);
 	return 0;
 }
 
@@ -1709,7 +1874,8 @@ an_event(struct analyzer *a, int nargs, const char *what)
 static const char *
 an_kind_name(enum an_kind k)
 {
-	static const char *const n[] = {"load", "setup", "on_flow", "on_eve", "tick", "teardown"};
+	static const char *const n[] = {"load", "setup",    "on_flow", "on_eve",
+					"tick", "teardown", "on_input"};
 
 	return n[k];
 }
@@ -1734,6 +1900,11 @@ an_dispatch(struct analyzer *a, const struct an_ev *ev, bool sync)
 		lua_pushlightuserdata(vm->co, (void *)ev->json);
 		lua_pushnumber(vm->co, (double)ev->jlen);
 		nargs = 4;
+	} else if (ev->kind == AN_EV_INPUT) {
+		lua_rawgeti(vm->co, LUA_REGISTRYINDEX, vm->input_ref);
+		lua_pushlightuserdata(vm->co, (void *)ev->json);
+		lua_pushnumber(vm->co, (double)ev->jlen);
+		nargs = 2;
 	} else {
 		lua_rawgeti(vm->co, LUA_REGISTRYINDEX, vm->tick_ref);
 		lua_pushnumber(vm->co, (double)ev->now_us);
@@ -1746,6 +1917,7 @@ an_dispatch(struct analyzer *a, const struct an_ev *ev, bool sync)
 		if (rc == -EINPROGRESS && ev->kind == AN_EV_FLOW && ev->rec != &vm->cur)
 			vm->cur = *ev->rec;
 	}
+	an_input_flush(a);
 	return rc;
 }
 
@@ -1768,7 +1940,7 @@ an_enqueue(struct analyzer *a, const struct an_ev *ev)
 	if (ev->kind == AN_EV_FLOW) {
 		e->rec = *ev->rec;
 		e->ev.rec = NULL;
-	} else if (ev->kind == AN_EV_EVE) {
+	} else if (ev->kind == AN_EV_EVE || ev->kind == AN_EV_INPUT) {
 		e->text = malloc(ev->tlen + ev->jlen + 2);
 		if (!e->text) {
 			a->st.queue_drops++;
@@ -1859,6 +2031,7 @@ an_continue(struct analyzer *a)
 			return;
 		an_account(a, vm, rc);
 	}
+	an_input_flush(a);
 	an_drain(a);
 }
 
@@ -1905,6 +2078,17 @@ analyzer_eve(struct analyzer *a, const char *type, const char *json, size_t len)
 		.kind = AN_EV_EVE, .type = type, .tlen = strlen(type), .json = json, .jlen = len};
 
 	return an_submit(a, &ev, ANALYZER_WANT_EVE);
+}
+
+int
+analyzer_input(struct analyzer *a, const char *line, size_t len)
+{
+	struct an_ev ev = {.kind = AN_EV_INPUT, .type = "", .json = line};
+
+	if (len && line[len - 1] == '\n' && --len && line[len - 1] == '\r')
+		len--;
+	ev.jlen = len;
+	return an_submit(a, &ev, ANALYZER_WANT_INPUT);
 }
 
 int
@@ -1989,6 +2173,7 @@ an_release(struct analyzer *a)
 	free(a->df_analyzer);
 	free(a->src);
 	free(a->json);
+	free(a->hold.p);
 	free(a->path);
 	free(a->lua_dir);
 	free(a);
@@ -2144,6 +2329,8 @@ analyzer_swap(struct analyzer **slot, struct analyzer *next)
 	n->redis_errors += o->redis_errors;
 	n->late_annotations += o->late_annotations;
 	n->kill_deferred += o->kill_deferred;
+	n->input_events += o->input_events;
+	n->input_errors += o->input_errors;
 	n->reloads = o->reloads + 1;
 	*slot = next;
 	an_queue_move(next, old);

@@ -2,8 +2,9 @@
  * analyzer.h: one Lua analyzer script in its own sandboxed LuaJIT state.
  *
  * An analyzer is a Lua file defining setup(), a per-event function
- * (on_flow(rec), on_eve(type, json)), optional tick(now_us) and
- * teardown(), and a global table `wants` naming what it takes:
+ * (on_flow(rec), on_eve(type, json), on_input(line)), optional
+ * tick(now_us) and teardown(), and a global table `wants` naming what it
+ * takes:
  *
  *   wants = { flow = "ffi" | "table", eve = { "alert", "dns" }, tick = 1000 }
  *
@@ -31,6 +32,15 @@
  *
  * conf.dragonfly runs a Dragonfly MLE script (setup/loop, lua/dragonfly/).
  *
+ * Input scripts (issue 6): a script defining on_input(line) turns one raw
+ * line of a foreign JSON source (Zeek, a firewall) into zero or more EVE
+ * events, each given to darter.input(tbl | json_text) in on_input or
+ * tick. The host holds them until the script's call returns (or waits on
+ * Redis) and only then hands them to conf.input, in order: the callback
+ * runs outside the script, so it may feed other analyzers (their calls
+ * would otherwise nest inside this one's CPU limit) and its time is not
+ * the script's. The EVE a flow event must carry is engine/eve_in.h's.
+ *
  * Threads: an analyzer is used by one thread at a time (its worker).
  * analyzer_reload_prepare() may run on any thread; analyzer_reload_setup(),
  * analyzer_swap() and the event calls on the worker only.
@@ -47,9 +57,10 @@ struct analyzer;
 struct uv_loop_s;
 
 /* Bits of analyzer_wants(). */
-#define ANALYZER_WANT_FLOW 0x1u /* defines on_flow and wants.flow */
-#define ANALYZER_WANT_EVE  0x2u /* defines on_eve and wants.eve */
-#define ANALYZER_WANT_TICK 0x4u /* defines tick and wants.tick (ms) */
+#define ANALYZER_WANT_FLOW  0x1u /* defines on_flow and wants.flow */
+#define ANALYZER_WANT_EVE   0x2u /* defines on_eve and wants.eve */
+#define ANALYZER_WANT_TICK  0x4u /* defines tick and wants.tick (ms) */
+#define ANALYZER_WANT_INPUT 0x8u /* defines on_input: an input script */
 
 /* Largest JSON text handed to a callback; bigger tables make emit fail. */
 #define ANALYZER_JSON_MAX (64u * 1024u)
@@ -64,6 +75,16 @@ typedef int (*analyzer_emit_fn)(void *user, const char *sink, const char *json, 
 /* darter.annotate(key, value): value as JSON text, for the current event's output. */
 typedef int (*analyzer_annotate_fn)(void *user, const char *key, const char *json, size_t len);
 
+/*
+ * One event an input script made with darter.input: JSON text of len
+ * bytes without '\n' (NUL-terminated; valid during the call only).
+ * Called on the analyzer's thread after the script's call returned or
+ * suspended, from analyzer_input()/analyzer_tick() or from the loop (a
+ * resumed call): it may call other analyzers, but must not free or call
+ * this one. Return 0, or a negative errno (counted in input_errors).
+ */
+typedef int (*analyzer_input_fn)(void *user, const char *json, size_t len);
+
 struct analyzer_conf {
 	const char *path;      /* the script */
 	const char *lua_dir;   /* darter's own Lua files (lua/); NULL: built-in default */
@@ -72,6 +93,7 @@ struct analyzer_conf {
 	bool allow_io;	       /* give scripts the io library */
 	analyzer_emit_fn emit; /* NULL: emit fails with -ENOSYS */
 	analyzer_annotate_fn annotate;
+	analyzer_input_fn input; /* NULL: darter.input returns false, "no input" */
 	void *user;
 	/* Redis from Lua. loop NULL: darter.redis.* returns nil, "no redis". */
 	struct uv_loop_s *loop;	   /* the worker's loop: the analyzer is used on its thread */
@@ -89,7 +111,8 @@ struct analyzer_conf {
 #define ANALYZER_CPU_MS_DEFAULT	       100u
 #define ANALYZER_REDIS_TIMEOUT_DEFAULT 1000u
 #define ANALYZER_QUEUE_DEFAULT	       1024u
-#define ANALYZER_REDIS_WINDOW	       1024u /* commands in flight per analyzer */
+#define ANALYZER_REDIS_WINDOW	       1024u		    /* commands in flight per analyzer */
+#define ANALYZER_INPUT_HOLD_MAX	       (4u * 1024u * 1024u) /* darter.input bytes held per call */
 
 /* Counters, written by the analyzer's thread; they survive a swap. */
 struct analyzer_stats {
@@ -115,6 +138,8 @@ struct analyzer_stats {
 	uint64_t redis_errors;	   /* commands without a reply (timeout, down, refused) */
 	uint64_t late_annotations; /* darter.annotate after the event had gone on */
 	uint64_t kill_deferred;	   /* forced stops put off a tick: not in JIT code */
+	uint64_t input_events;	   /* darter.input events the input callback took */
+	uint64_t input_errors;	   /* refused: bad value, too big, '\n', callback error */
 };
 
 /*
@@ -153,6 +178,15 @@ int analyzer_flow(struct analyzer *a, const struct flow_record *rec);
 
 /* Give one EVE event (JSON text of the given type) to on_eve(type, json). */
 int analyzer_eve(struct analyzer *a, const char *type, const char *json, size_t len);
+
+/*
+ * Give one raw line (len bytes; a trailing "\n" or "\r\n" is cut) to
+ * on_input(line). Same returns as analyzer_flow (-ENOENT: not an input
+ * script); the line is copied when it waits in the queue. The events the
+ * script makes reach conf.input before this returns, or, when the call
+ * suspended or was queued, later from the loop, still in line order.
+ */
+int analyzer_input(struct analyzer *a, const char *line, size_t len);
 
 /* Call tick(now_us). Same returns as analyzer_flow. */
 int analyzer_tick(struct analyzer *a, uint64_t now_us);

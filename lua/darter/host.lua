@@ -237,7 +237,7 @@ function H.prepare(env)
 	wants = wants or {}
 	local plan = { tick_ms = 0, eve = {} }
 	local on_flow = env.on_flow
-	local df_mode = DF and on_flow == nil and env.on_eve == nil
+	local df_mode = DF and on_flow == nil and env.on_eve == nil and env.on_input == nil
 	if df_mode then
 		DF.prepare(env, plan, view, ffi.string) -- loop(msg) takes flows and EVE events
 	elseif wants.flow ~= nil or on_flow ~= nil then
@@ -269,6 +269,17 @@ function H.prepare(env)
 		local on_eve, ffi_string = env.on_eve, ffi.string
 		plan.on_eve = function(tp, tl, jp, jl)
 			return on_eve(ffi_string(tp, tl), ffi_string(jp, jl))
+		end
+	end
+	-- An input script: on_input(line) per raw line of a foreign source; it
+	-- calls darter.input(event) for each EVE event it makes of the line.
+	if env.on_input ~= nil then
+		if type(env.on_input) ~= "function" then
+			error("on_input must be a function", 0)
+		end
+		local on_input, ffi_string = env.on_input, ffi.string
+		plan.on_input = function(lp, ll)
+			return on_input(ffi_string(lp, ll))
 		end
 	end
 	if wants.tick ~= nil then
