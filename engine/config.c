@@ -225,6 +225,10 @@ static const struct config_row config_rows[] = {
 		   "the topic the sensors' EVE events are produced to"),
 	ROW_STRING("inputs.eve-kafka.group", in_kafka_group, "darter",
 		   "consumer group: darters sharing it split the topic's partitions"),
+	ROW_BOOL("inputs.script.enabled", in_script_enabled, "no",
+		 "turn each line read into EVE events with a Lua script (lua/README.md)"),
+	ROW_STRING("inputs.script.filename", in_script, "analyzers/inputs/zeek_conn.lua",
+		   "the input script (this example maps Zeek conn.log JSON to EVE flow events)"),
 
 	ROW_BOOL("mad.enabled", mad_enabled, "yes", "score every flow record with the MAD core"),
 	ROW_STRLIST("mad.specs", mad_specs, n_mad_specs, "[bytes/global]",

@@ -74,6 +74,8 @@ struct config {
 	char in_kafka_brokers[CONFIG_MAX_STR]; /* inputs.eve-kafka.brokers */
 	char in_kafka_topic[CONFIG_MAX_STR];   /* inputs.eve-kafka.topic */
 	char in_kafka_group[CONFIG_MAX_STR];   /* inputs.eve-kafka.group: consumer group */
+	int in_script_enabled;		       /* inputs.script.enabled */
+	char in_script[CONFIG_MAX_STR];	       /* inputs.script.filename: Lua input script */
 
 	/* mad: the MAD core on the workers (engine/score.h) */
 	int mad_enabled;				 /* mad.enabled */

@@ -456,6 +456,11 @@ main_worker_conf(const struct config *c, const struct score_conf *sc, struct mai
 		wc->analyze = &p->analyze;
 		wc->analyzers_path = p->analyzers;
 	}
+	if (i == 0 && c->in_script_enabled) { /* -e, and live: worker 0 reads the inputs */
+		wc->input_script = c->in_script;
+		wc->input_script_mem = (size_t)c->analyzer_memory_mb << 20;
+		wc->input_script_cpu_ms = c->analyzer_cpu_ms;
+	}
 	if (i == 0 && !offline) { /* live EVE inputs: worker 0 reads them all */
 		wc->in_file = c->in_file_enabled ? c->in_file_path : NULL;
 		wc->in_file_from_end = c->in_file_from_end;

@@ -202,6 +202,11 @@ stats_darter(struct stats_list *l, const struct capture_stats *cs, const struct 
 	stats_eve_file(l, &ws->in_file);
 	stats_eve_socket(l, &ws->in_unix);
 	stats_eve_kafka(l, &ws->in_kafka);
+	stats_add(l, "darter.eve_input.script.lines", ws->in_script.lines);
+	stats_add(l, "darter.eve_input.script.events", ws->in_script.events);
+	stats_add(l, "darter.eve_input.script.errors", ws->in_script.errors);
+	stats_add(l, "darter.eve_input.script.timeouts", ws->in_script.timeouts);
+	stats_add(l, "darter.eve_input.script.event_errors", ws->in_script.event_errors);
 }
 
 static void

@@ -36,6 +36,7 @@
 
 #include <uv.h>
 
+#include "analyzer.h"
 #include "community.h"
 #include "eve.h"
 #include "eve_in.h"
@@ -91,6 +92,8 @@ struct worker {
 	char in_kafka_topic[PATH_MAX];
 	char in_kafka_group[PATH_MAX];
 	struct eve_in *eve_in;
+	struct analyzer *in_script; /* Lua input script; NULL: none */
+	char input_script[PATH_MAX];
 	int input_done;	  /* the EVE input reached its end */
 	int input_paused; /* the EVE input waits for the scorer's room */
 	struct score_conf score_conf;
@@ -299,6 +302,17 @@ worker_eve_stats(struct worker *w)
 		w->st.in_unix = *input_unix_stats(w->in_unix);
 	if (w->in_kafka != NULL)
 		w->st.in_kafka = *input_kafka_stats(w->in_kafka);
+	if (w->in_script != NULL) {
+		const struct analyzer_stats *as = analyzer_stats(w->in_script);
+
+		w->st.in_script = (struct worker_script_stats){
+			.lines = as->calls,
+			.events = as->input_events,
+			.errors = as->errors,
+			.timeouts = as->timeouts,
+			.event_errors = as->input_errors,
+		};
+	}
 }
 
 static void
@@ -355,11 +369,10 @@ worker_poll_reopen(struct worker *w)
  * input pauses (worker_unblock resumes them).
  */
 static void
-worker_eve_line(struct worker *w, const char *line, size_t len)
+worker_eve_event(struct worker *w, const char *line, size_t len)
 {
 	struct flow_record rec;
 
-	worker_poll_ctl(w);
 	switch (eve_in_parse(w->eve_in, line, len, &rec)) {
 	case EVE_IN_FLOW:
 		w->st.records++;
@@ -375,6 +388,24 @@ worker_eve_line(struct worker *w, const char *line, size_t len)
 			  eve_in_last_field(w->eve_in));
 		break;
 	}
+}
+
+/* analyzer_input_fn: an event the input script made, parsed as if read. */
+static int
+worker_on_script_event(void *user, const char *json, size_t len)
+{
+	worker_eve_event(user, json, len);
+	return 0;
+}
+
+static void
+worker_eve_line(struct worker *w, const char *line, size_t len)
+{
+	worker_poll_ctl(w);
+	if (w->in_script != NULL)
+		analyzer_input(w->in_script, line, len); /* failures counted by the analyzer */
+	else
+		worker_eve_event(w, line, len);
 	if (!w->input_paused && worker_input_room(w) == 0) {
 		worker_inputs_pause(w);
 		worker_unblock(w); /* arms the retry when sinks, not Redis, are full */
@@ -512,6 +543,36 @@ worker_kafka_warn(struct worker *w)
 	w->kafka_errors_logged = ks->errors;
 }
 
+/*
+ * The input script, in the analyzers' sandbox (memory cap, CPU limit)
+ * but without Redis: on_input runs to its end inside analyzer_input, so
+ * lines are turned into events in order and nothing waits at a stop.
+ */
+static int
+worker_script_new(struct worker *w)
+{
+	struct analyzer_conf ac = {
+		.path = w->conf.input_script,
+		.mem_max = w->conf.input_script_mem,
+		.cpu_ms = w->conf.input_script_cpu_ms,
+		.input = worker_on_script_event,
+		.user = w,
+	};
+	char err[512];
+
+	w->in_script = analyzer_new(&ac, err, sizeof(err));
+	if (w->in_script == NULL) {
+		LOG_ERR("worker", "worker %u: inputs.script: %s", w->conf.id, err);
+		return -EINVAL;
+	}
+	if (!(analyzer_wants(w->in_script) & ANALYZER_WANT_INPUT)) {
+		LOG_ERR("worker", "worker %u: inputs.script %s defines no on_input(line)",
+			w->conf.id, w->conf.input_script);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 /* Every EVE input of the worker, with their parser. */
 static int
 worker_eve_new(struct worker *w)
@@ -521,6 +582,8 @@ worker_eve_new(struct worker *w)
 	w->eve_in = eve_in_new(NULL);
 	if (w->eve_in == NULL)
 		return -errno;
+	if (w->conf.input_script != NULL && (rc = worker_script_new(w)) < 0)
+		return rc;
 	if (w->conf.eve_input != NULL)
 		rc = worker_file_new(w, w->conf.eve_input, 0);
 	else if (w->conf.in_file != NULL)
@@ -952,6 +1015,7 @@ worker_new(const struct worker_conf *conf, struct handoff *h)
 		w->conf.snapshot_path = w->snapshot_path;
 	}
 	if (worker_copy_path(&w->conf.eve_input, w->eve_input) < 0 ||
+	    worker_copy_path(&w->conf.input_script, w->input_script) < 0 ||
 	    worker_copy_path(&w->conf.in_file, w->in_file) < 0 ||
 	    worker_copy_path(&w->conf.in_unix, w->in_unix_path) < 0 ||
 	    worker_copy_path(&w->conf.in_kafka_brokers, w->in_kafka_brokers) < 0 ||
@@ -1020,6 +1084,7 @@ fail:
 	sink_file_close(w->eve);
 	sink_file_close(w->outliers);
 	sink_file_close(w->an_out);
+	analyzer_free(w->in_script);
 	eve_in_free(w->eve_in);
 	free(w);
 	errno = rc;
@@ -1141,6 +1206,7 @@ worker_free(struct worker *w)
 	sink_file_close(w->eve);
 	sink_file_close(w->outliers);
 	sink_file_close(w->an_out);
+	analyzer_free(w->in_script);
 	eve_in_free(w->eve_in);
 	free(w);
 }

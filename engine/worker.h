@@ -59,6 +59,12 @@ struct worker_conf {
 	const char *in_kafka_brokers; /* Kafka input: bootstrap servers; NULL: none */
 	const char *in_kafka_topic;   /* ... its topic (required with brokers) */
 	const char *in_kafka_group;   /* ... its consumer group (required with brokers) */
+	/* Lua input script: every raw line of the EVE inputs goes through its
+	 * on_input(line), and the events it makes (darter.input) are parsed
+	 * instead. NULL: lines are parsed as they are. Copied. */
+	const char *input_script;
+	size_t input_script_mem; /* bytes for its Lua state; 0: the analyzers' default */
+	uint32_t input_script_cpu_ms;
 };
 
 struct worker_stats {
@@ -84,6 +90,13 @@ struct worker_stats {
 	struct input_file_stats in_file;	/* the followed (or -e) file */
 	struct input_unix_stats in_unix;	/* the EVE socket */
 	struct input_kafka_stats in_kafka;	/* the EVE Kafka topic */
+	struct worker_script_stats {
+		uint64_t lines;	       /* raw lines given to on_input */
+		uint64_t events;       /* events it made (darter.input), then parsed */
+		uint64_t errors;       /* on_input calls that failed (error, CPU, memory) */
+		uint64_t timeouts;     /* ... of them, over the CPU limit */
+		uint64_t event_errors; /* darter.input values refused (not JSON text, too big) */
+	} in_script;
 };
 
 struct worker;

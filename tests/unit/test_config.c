@@ -266,6 +266,8 @@ static const char *const all_keys[] = {
 	"inputs.eve-kafka.brokers",
 	"inputs.eve-kafka.topic",
 	"inputs.eve-kafka.group",
+	"inputs.script.enabled",
+	"inputs.script.filename",
 	"mad.enabled",
 	"mad.specs",
 	"mad.preset",
