@@ -216,6 +216,28 @@ if [ $rc = 1 ] && echo "$err" | grep -q "No such file"; then ok "bad: unwritable
 	not_ok "bad: unwritable output -> exit 1, errno text" "exit $rc: $err"; fi
 check "help: --help exits 0 and points at the README" bash -c "'$GEN' --help | grep -q tools/gen/README.md"
 
+# ------------------------------------------------------------- split
+# Every frame in exactly one part, the parts together the flows of the
+# whole, each flow (both directions) in one part only, and both parts used.
+out=$("$GEN" split "$A" 2 "$T/part" 2>&1)
+parts=$(($(capinfos_pkts "$T/part.0.pcap") + $(capinfos_pkts "$T/part.1.pcap")))
+check "split: exit 0, the $(capinfos_pkts "$A") frames of the input in the 2 parts" \
+	test "$parts" = "$(capinfos_pkts "$A")"
+flowstat "$T/part.0.pcap" >"$T/part.0.json"
+flowstat "$T/part.1.pcap" >"$T/part.1.json"
+flowstat "$A" >"$T/whole.json"
+check "split: each flow, both directions, whole in one part; both parts hold flows" python3 -c '
+import json, sys
+parts = [{f["key"]: f for f in json.load(open(p))["flows"]} for p in sys.argv[1:3]]
+whole = {f["key"]: f for f in json.load(open(sys.argv[3]))["flows"]}
+assert not (parts[0].keys() & parts[1].keys()), "a flow in both parts"
+merged = {**parts[0], **parts[1]}
+assert merged.keys() == whole.keys(), "flows differ from the input"
+assert all(merged[k]["pkts"] == whole[k]["pkts"] for k in whole), "a flow lost packets"
+assert min(len(p) for p in parts) > len(whole) // 4, "one part nearly empty"
+' "$T/part.0.json" "$T/part.1.json" "$T/whole.json"
+bad_args "N must be" split "$A" 0 "$T/bad"
+
 # ------------------------------------------------------------- send
 S=$T/sent.pcap
 out=$("$GEN" send --vdev "net_pcap0,tx_pcap=$S" --file "$T/s.pcap" --loops 3 --lossless 2>&1)

@@ -28,6 +28,7 @@ static const char gen_usage[] =
 	"             [--duration S] [--concurrent C] [--ipv6-share P] [--seed X] [--quiet]\n"
 	"  darter-gen send --vdev DEV --file IN.pcap [--loops N] [--rate PPS|max] [--time S]\n"
 	"             [--lcore L] [--burst B] [--mem MB] [--lossless] [--quiet] [-- EAL ARGS]\n"
+	"  darter-gen split IN.pcap N OUT-PREFIX [--quiet]\n"
 	"\n"
 	"pcap: sizes are wire sizes with the FCS (64 B = 60 captured bytes); imix = "
 	"64:7,570:4,1518:1.\n"
@@ -36,6 +37,8 @@ static const char gen_usage[] =
 	"  (default 10) the median byte volume; they are listed in OUT.pcap.outliers.\n"
 	"send: DEV is an EAL --vdev string, e.g. net_pcap0,tx_pcap=OUT.pcap or\n"
 	"  net_af_packet0,iface=veth0. --loops 0 (default 1) repeats until --time or Ctrl-C.\n"
+	"split: OUT-PREFIX.i.pcap gets the frames darter's capture lcore i of N would own\n"
+	"  (its software spread hash): one rx_pcap per queue then emulates symmetric RSS.\n"
 	"See tools/gen/README.md.\n";
 
 /* ------------------------------------------------------------- numbers */
@@ -389,6 +392,8 @@ main(int argc, char **argv)
 		return gen_pcap_main(argc - 1, argv + 1);
 	if (argc >= 2 && strcmp(argv[1], "send") == 0)
 		return gen_send_main(argc - 1, argv + 1);
+	if (argc >= 2 && strcmp(argv[1], "split") == 0)
+		return gen_split_main(argc - 1, argv + 1);
 	if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
 		fputs(gen_usage, stdout);
 		return 0;

@@ -67,4 +67,11 @@ int gen_pcap_write(const struct gen_pcap_opts *o);
  */
 int gen_send(const struct gen_send_opts *o);
 
+/*
+ * darter-gen split IN.pcap N PREFIX: PREFIX.0.pcap .. PREFIX.{N-1}.pcap,
+ * each frame in the file of its flow's capture lcore (gen_split.c).
+ */
+int gen_split(const char *in, const char *prefix, unsigned n, int quiet);
+int gen_split_main(int argc, char **argv);
+
 #endif
