@@ -221,10 +221,14 @@ flow_key_tail(const struct flow_key *k)
 static inline int
 flow_key_eq(const struct flow_key *a, const struct flow_key *b)
 {
+	/* unrolled by hand: -O2 kept the loop, a third of the compare's instructions */
 	uint64_t d = flow_key_tail(a) ^ flow_key_tail(b);
 
-	for (size_t i = 0; i < 5; i++)
-		d |= flow_key_word(a, i) ^ flow_key_word(b, i);
+	d |= flow_key_word(a, 0) ^ flow_key_word(b, 0);
+	d |= flow_key_word(a, 1) ^ flow_key_word(b, 1);
+	d |= flow_key_word(a, 2) ^ flow_key_word(b, 2);
+	d |= flow_key_word(a, 3) ^ flow_key_word(b, 3);
+	d |= flow_key_word(a, 4) ^ flow_key_word(b, 4);
 	return d == 0;
 }
 
@@ -782,7 +786,9 @@ flow_table_packet(struct flow_table *t, const struct decode_pkt *p, const uint8_
 unsigned
 flow_table_expire(struct flow_table *t, uint64_t now_us, unsigned max_buckets)
 {
-	uint32_t n = t->mask + 1;
+	/* cursor and array in locals: flow_end() stores through t, which kept them in memory */
+	const uint32_t *buckets = t->buckets;
+	uint32_t n = t->mask + 1, mask = t->mask, sweep = t->sweep;
 	unsigned emitted = 0;
 
 	if (t->stats.emergency_now) /* as Suricata's flow manager: sweep harder */
@@ -792,9 +798,9 @@ flow_table_expire(struct flow_table *t, uint64_t now_us, unsigned max_buckets)
 	if (max_buckets < n)
 		n = max_buckets;
 	for (uint32_t b = 0; b < n; b++) {
-		uint32_t i = t->buckets[t->sweep];
+		uint32_t i = buckets[sweep];
 
-		t->sweep = (t->sweep + 1) & t->mask;
+		sweep = (sweep + 1) & mask;
 		while (i != FLOW_NIL) {
 			struct flow_entry *e = &t->entries[i];
 
@@ -805,6 +811,7 @@ flow_table_expire(struct flow_table *t, uint64_t now_us, unsigned max_buckets)
 			}
 		}
 	}
+	t->sweep = sweep;
 	return emitted;
 }
 

@@ -345,6 +345,8 @@ frag_expire(struct frag_table *t, uint64_t now_us, unsigned max)
 {
 	unsigned done = 0;
 
+	if (t->stats.active == 0) /* the common case: nothing held, nothing to walk */
+		return 0;
 	for (unsigned seen = 0; seen < max && seen < t->n; seen++) {
 		struct frag_entry *e = &t->entries[t->sweep];
 

@@ -38,7 +38,9 @@
  *
  * The caller adds what the record does not hold: the Community ID and
  * the MAD core's evidence (struct eve_flow_extra). Numbers that are not
- * integers (MAD evidence) are printed with %.9g, non-finite ones as null.
+ * integers (MAD evidence) are printed as %.9g would (9 significant digits,
+ * by integer arithmetic; printf only for the rare values it must decide),
+ * non-finite ones as null.
  *
  * Not done here: I/O, allocation.
  */
@@ -83,15 +85,63 @@ eve_out_init(struct eve_out *o, char *buf, size_t cap)
 	o->lost = 0;
 }
 
+/*
+ * memcpy for the short pieces of a line (numbers, names, keys): two
+ * overlapping loads and stores of the largest word that fits, inline,
+ * where a call to libc's memcpy with a length known only at run time cost
+ * about 15 instructions each, 40 times a line. Reads only s[0..n).
+ */
+static inline void
+eve_copy(char *d, const char *s, size_t n)
+{
+	if (n >= 16 && n <= 32) {
+		uint64_t a[2], b[2];
+
+		memcpy(a, s, 16);
+		memcpy(b, s + n - 16, 16);
+		memcpy(d, a, 16);
+		memcpy(d + n - 16, b, 16);
+	} else if (n >= 8 && n < 16) {
+		uint64_t a, b;
+
+		memcpy(&a, s, 8);
+		memcpy(&b, s + n - 8, 8);
+		memcpy(d, &a, 8);
+		memcpy(d + n - 8, &b, 8);
+	} else if (n >= 4 && n < 8) {
+		uint32_t a, b;
+
+		memcpy(&a, s, 4);
+		memcpy(&b, s + n - 4, 4);
+		memcpy(d, &a, 4);
+		memcpy(d + n - 4, &b, 4);
+	} else if (n > 0 && n < 4) {
+		char a = s[0], b = s[n / 2], c = s[n - 1];
+
+		d[0] = a;
+		d[n / 2] = b;
+		d[n - 1] = c;
+	} else if (n > 32) {
+		memcpy(d, s, n);
+	}
+}
+
+/* An append did not fit: the line is lost, and every later append fails as well. */
+static void
+eve_lose(struct eve_out *o)
+{
+	o->lost = 1;
+	o->end = o->p;
+}
+
 static inline void
 eve_put(struct eve_out *o, const char *s, size_t n)
 {
 	if (EVE_UNLIKELY((size_t)(o->end - o->p) < n)) {
-		o->lost = 1;
-		o->end = o->p; /* every later append fails as well */
+		eve_lose(o);
 		return;
 	}
-	memcpy(o->p, s, n);
+	eve_copy(o->p, s, n);
 	o->p += n;
 }
 
@@ -111,10 +161,71 @@ static void eve_u64(struct eve_out *o, uint64_t v);
 static inline void eve_2d(char *q, unsigned v);
 
 /*
+ * |v| in [1e-14, 1e-4), as printf's "%.9g" prints it ("-1.23456789e-05"),
+ * without printf (2.5K instructions a call; MAD deviations and steps are
+ * often this small). One multiplication by an exact power of ten (10^13 to
+ * 10^22) puts the 9 significant digits in the integer part with a single
+ * rounding error, under 6e-8 (half an ulp below 2^30); when that error could
+ * decide the last digit (the fraction within 2.5e-7 of one half, ties
+ * included) or the rounded value reaches 1e-4 (printed in fixed point),
+ * this returns 0 and the caller asks printf. Returns 1 when it wrote v.
+ */
+static int
+eve_double_exp(struct eve_out *o, double v, double av)
+{
+	static const double neg[] = {1e-5,  1e-6,  1e-7,  1e-8,	 1e-9,
+				     1e-10, 1e-11, 1e-12, 1e-13, 1e-14};
+	static const double pos[] = {1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+	double scaled, whole, frac;
+	uint64_t m, rest;
+	char tmp[40], *q = tmp;
+	int k = 0, dp = 8;
+
+	while (av < neg[k])
+		if (++k == (int)(sizeof(neg) / sizeof(neg[0])))
+			return 0; /* under 1e-14 */
+	scaled = av * pos[k];	  /* [1e8, 1e9) give or take the rounding */
+	whole = floor(scaled);
+	frac = scaled - whole; /* exact */
+	if (EVE_UNLIKELY(fabs(frac - 0.5) < 2.5e-7))
+		return 0;
+	m = (uint64_t)whole + (frac > 0.5);
+	if (m >= 1000000000u) { /* 9.99999999|5e-(k+6) rounded up a decade */
+		m /= 10;
+		if (--k < 0)
+			return 0; /* 1e-4: "%.9g" switches to fixed point */
+	}
+	if (EVE_UNLIKELY(m < 100000000u))
+		return 0;
+	if (v < 0)
+		*q++ = '-';
+	*q++ = (char)('0' + m / 100000000u);
+	rest = m % 100000000u;
+	if (rest != 0) {
+		while (rest % 10 == 0) {
+			rest /= 10;
+			dp--;
+		}
+		*q++ = '.';
+		for (int n = dp; n > 1; n -= 2, rest /= 100)
+			eve_2d(q + n - 2, (unsigned)(rest % 100));
+		if (dp & 1)
+			q[0] = (char)('0' + rest);
+		q += dp;
+	}
+	memcpy(q, "e-", 2);
+	eve_2d(q + 2, (unsigned)(k + 5));
+	eve_put(o, tmp, (size_t)(q + 4 - tmp));
+	return 1;
+}
+
+/*
  * A JSON number with 9 significant digits; null when not finite. Values
  * in [1e-4, 1e15) (all MAD evidence in practice) are printed in fixed
  * point with integer arithmetic: printf's %g was a sixth of an EVE
- * replay's time (perf). Trailing zeros are dropped; others use %.9g.
+ * replay's time (perf). Trailing zeros are dropped. Values in
+ * [1e-14, 1e-4) get "%.9g"'s exponent form from eve_double_exp; the rest
+ * (and the rare digit eve_double_exp cannot decide) use %.9g.
  */
 static void
 eve_double(struct eve_out *o, double v)
@@ -130,7 +241,8 @@ eve_double(struct eve_out *o, double v)
 	double av = fabs(v);
 	uint64_t scaled, ip, fp;
 	char tmp[40];
-	int n, dp;
+	unsigned dp;
+	int n;
 
 	if (!isfinite(v)) {
 		EVE_LIT(o, "null");
@@ -141,13 +253,16 @@ eve_double(struct eve_out *o, double v)
 		return;
 	}
 	if (av < 1e-4 || av >= 1e15) {
+		if (av < 1e-4 && eve_double_exp(o, v, av))
+			return;
 		n = snprintf(tmp, sizeof(tmp), "%.9g", v);
 		eve_put(o, tmp, (size_t)n);
 		return;
 	}
 	for (dp = 12; dp > 0 && av >= lim[12 - dp]; dp--)
 		; /* decimals for 9 significant digits: av < 10^(9 - dp); 0 from 1e8 up */
-	scaled = (uint64_t)llround(av * (double)p10[dp]);
+	/* llround's result: the product is >= 1e8 and < 2^53, so adding 0.5 is exact */
+	scaled = (uint64_t)(av * (double)p10[dp] + 0.5);
 	ip = scaled / p10[dp];
 	fp = scaled % p10[dp];
 	if (v < 0)
@@ -161,7 +276,7 @@ eve_double(struct eve_out *o, double v)
 	}
 	/* ".%0*llu" by hand: dp digits, leading zeros kept (snprintf costs ~850 insns) */
 	tmp[0] = '.';
-	n = dp;
+	n = (int)dp;
 	for (; n > 1; n -= 2, fp /= 100)
 		eve_2d(tmp + n - 1, (unsigned)(fp % 100));
 	if (n == 1)
@@ -200,12 +315,48 @@ eve_2d(char *q, unsigned v)
 	memcpy(q, eve_digits2 + 2 * v, 2);
 }
 
+/* Decimal digits of v, 1..20: log2 to log10 by 1233/4096, then one compare. */
+static inline unsigned
+eve_ndigits(uint64_t v)
+{
+	static const uint64_t p10[20] = {1ull,
+					 10ull,
+					 100ull,
+					 1000ull,
+					 10000ull,
+					 100000ull,
+					 1000000ull,
+					 10000000ull,
+					 100000000ull,
+					 1000000000ull,
+					 10000000000ull,
+					 100000000000ull,
+					 1000000000000ull,
+					 10000000000000ull,
+					 100000000000000ull,
+					 1000000000000000ull,
+					 10000000000000000ull,
+					 100000000000000000ull,
+					 1000000000000000000ull,
+					 10000000000000000000ull};
+	uint64_t w = v | 1;
+	unsigned t = ((unsigned)(64 - __builtin_clzll(w)) * 1233u) >> 12;
+
+	return t + 1 - (w < p10[t]);
+}
+
+/* v in decimal, written in place (no copy): two digits per step from the end. */
 static inline void
 eve_u64(struct eve_out *o, uint64_t v)
 {
-	char tmp[20]; /* UINT64_MAX has 20 digits */
-	char *q = tmp + sizeof(tmp);
+	unsigned n = eve_ndigits(v);
+	char *q;
 
+	if (EVE_UNLIKELY((size_t)(o->end - o->p) < n)) {
+		eve_lose(o);
+		return;
+	}
+	q = o->p + n;
 	while (v >= 100) {
 		unsigned r = (unsigned)(v % 100);
 
@@ -213,13 +364,11 @@ eve_u64(struct eve_out *o, uint64_t v)
 		q -= 2;
 		eve_2d(q, r);
 	}
-	if (v >= 10) {
-		q -= 2;
-		eve_2d(q, (unsigned)v);
-	} else {
-		*--q = (char)('0' + v);
-	}
-	eve_put(o, q, (size_t)(tmp + sizeof(tmp) - q));
+	if (v >= 10)
+		eve_2d(q - 2, (unsigned)v);
+	else
+		q[-1] = (char)('0' + v);
+	o->p += n;
 }
 
 /* Dotted quad, no leading zeros (inet_ntop's text); returns the end. */
@@ -604,16 +753,52 @@ eve_flow_tcp(struct eve_out *o, const struct flow_record *r)
 	EVE_LIT(o, "}");
 }
 
+/*
+ * Metric and group names, quoted and escaped once per thread: they are a
+ * handful of fixed strings (score.c's tables), written 2 x 6 times a
+ * record with MAD on; escaping them each time cost ~170 instructions.
+ */
+#define EVE_QUOTED_MAX 16
+
+struct eve_quoted {
+	uint8_t len; /* 0: not built yet; EVE_QUOTED_NONE: does not fit, escape each time */
+	char s[47];
+};
+
+#define EVE_QUOTED_NONE UINT8_MAX
+
+static __thread struct eve_quoted eve_metric_quoted[EVE_QUOTED_MAX];
+static __thread struct eve_quoted eve_group_quoted[EVE_QUOTED_MAX];
+
+/* "name" escaped, name being entry i of a fixed table (cache: that table's). */
+static void
+eve_quoted(struct eve_out *o, struct eve_quoted *cache, unsigned i, const char *name)
+{
+	struct eve_quoted *q = i < EVE_QUOTED_MAX ? &cache[i] : NULL;
+
+	if (q != NULL && q->len == 0) {
+		struct eve_out t;
+		size_t n;
+
+		eve_out_init(&t, q->s, sizeof(q->s));
+		eve_string(&t, name, strlen(name));
+		n = eve_out_done(&t, q->s);
+		q->len = n != 0 ? (uint8_t)n : EVE_QUOTED_NONE;
+	}
+	if (q != NULL && q->len != EVE_QUOTED_NONE)
+		eve_put(o, q->s, q->len);
+	else
+		eve_string(o, name, strlen(name));
+}
+
 /* One MAD evidence object: {"metric":..,"group":..,"key":..,"value":..,...} */
 static void
 eve_score(struct eve_out *o, const struct score_result *s)
 {
-	const char *metric = score_metric_name(s->metric), *group = score_group_name(s->group);
-
 	EVE_LIT(o, "{\"metric\":");
-	eve_string(o, metric, strlen(metric));
+	eve_quoted(o, eve_metric_quoted, (unsigned)s->metric, score_metric_name(s->metric));
 	EVE_LIT(o, ",\"group\":");
-	eve_string(o, group, strlen(group));
+	eve_quoted(o, eve_group_quoted, (unsigned)s->group, score_group_name(s->group));
 	EVE_LIT(o, ",\"key\":");
 	eve_string(o, s->group_key, sizeof(s->group_key));
 	EVE_LIT(o, ",\"value\":");
@@ -779,28 +964,46 @@ eve_format_outlier(char *buf, size_t cap, const struct flow_record *r,
 /* Stats event                                                         */
 /* ------------------------------------------------------------------ */
 
-/*
- * The first byte of [p, end) that JSON needs escaped: a control, '"' or
- * '\\'; end if none. Sixteen bytes at a time where SSE2 is there.
- */
-static inline const unsigned char *
-eve_escape_scan(const unsigned char *p, const unsigned char *end)
-{
+/* Bit i set when v[i] needs escaping in JSON: a control, '"' or '\\'. */
 #ifdef __SSE2__
+static inline unsigned
+eve_escape_mask(const unsigned char *p)
+{
 	const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\');
 	const __m128i ctl = _mm_set1_epi8(0x1f);
+	__m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+	__m128i m = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, bslash)),
+				 _mm_cmpeq_epi8(_mm_min_epu8(v, ctl), v)); /* v <= 0x1f */
+
+	return (unsigned)_mm_movemask_epi8(m);
+}
+#endif
+
+/*
+ * The first byte of [p, end) that JSON needs escaped: a control, '"' or
+ * '\\'; end if none. base <= p is the start of the string. Sixteen bytes
+ * at a time where SSE2 is there; a tail shorter than that is read as the
+ * string's last sixteen bytes (overlapping what was scanned, masked off)
+ * when the string is that long, rather than byte by byte.
+ */
+static inline const unsigned char *
+eve_escape_scan(const unsigned char *base, const unsigned char *p, const unsigned char *end)
+{
+#ifdef __SSE2__
+	unsigned mask;
 
 	while (end - p >= 16) {
-		__m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
-		__m128i m = _mm_or_si128(
-			_mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, bslash)),
-			_mm_cmpeq_epi8(_mm_min_epu8(v, ctl), v)); /* v <= 0x1f */
-		unsigned mask = (unsigned)_mm_movemask_epi8(m);
-
+		mask = eve_escape_mask(p);
 		if (mask != 0)
 			return p + __builtin_ctz(mask);
 		p += 16;
 	}
+	if (p < end && end - base >= 16) {
+		mask = eve_escape_mask(end - 16) >> (16 - (end - p)); /* bits of [p, end) only */
+		return mask != 0 ? p + __builtin_ctz(mask) : end;
+	}
+#else
+	(void)base;
 #endif
 	while (p < end && *p >= 0x20 && *p != '"' && *p != '\\')
 		p++;
@@ -813,7 +1016,7 @@ eve_escaped(struct eve_out *o, const char *s, size_t n)
 {
 	const unsigned char *p = (const unsigned char *)s, *end = p + n, *run = p;
 
-	while ((p = eve_escape_scan(p, end)) < end) {
+	while ((p = eve_escape_scan((const unsigned char *)s, p, end)) < end) {
 		unsigned char c = *p;
 
 		eve_put(o, (const char *)run, (size_t)(p - run));

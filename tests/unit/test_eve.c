@@ -1030,6 +1030,174 @@ test_doubles_exact(void **state)
 	}
 }
 
+/* JSON string content for s, byte by byte: the reference for eve's SSE2 scan. */
+static size_t
+ref_escape(char *out, const unsigned char *s, size_t n)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] < 0x20)
+			k += (size_t)sprintf(out + k, "\\u%04x", s[i]);
+		else if (s[i] == '"' || s[i] == '\\')
+			k += (size_t)sprintf(out + k, "\\%c", s[i]);
+		else
+			out[k++] = (char)s[i];
+	}
+	out[k] = '\0';
+	return k;
+}
+
+/*
+ * Escaping, at every length 1..80 and position: random names with a few
+ * quotes, backslashes and controls (or none) go through a stats counter's
+ * key; the bytes must be the byte-by-byte reference's. Covers the scan's
+ * 16-byte blocks and its overlapping last block.
+ */
+static void
+test_escape_random(void **state)
+{
+	struct rng g = {2024};
+	unsigned char name[96];
+	char want[96 * 6 + 64], got[96 * 6 + 64];
+	(void)state;
+
+	for (int i = 0; i < 40000; i++) {
+		size_t n = 1 + rng_next(&g) % 80;
+		unsigned special = (unsigned)(rng_next(&g) % 4); /* 0: none */
+		struct eve_counter c = {.name = (const char *)name, .value = 7};
+		const char *l, *k;
+
+		for (size_t j = 0; j < n; j++) {
+			unsigned char b = (unsigned char)(0x20 + rng_next(&g) % 0xdf);
+
+			if (special != 0 && rng_next(&g) % (8 * special) == 0) {
+				static const unsigned char odd[] = {'"', '\\', 1, 0x1f, '\n', 0x7f};
+
+				b = odd[rng_next(&g) % sizeof(odd)];
+			}
+			name[j] = b == '.' ? 'x' : b; /* a dot would nest */
+		}
+		name[n] = '\0';
+		ref_escape(want, name, n);
+		strcat(want, "\":7}}\n");
+		l = fmt_stats(1259098030000000ull, 1, &c, 1);
+		k = strstr(l, "\"uptime\":1,\"");
+		assert_non_null(k);
+		snprintf(got, sizeof(got), "%s", k + strlen("\"uptime\":1,\""));
+		if (strcmp(got, want) != 0)
+			fail_msg("name of %zu bytes: got '%s', want '%s'", n, got, want);
+	}
+}
+
+/* median = d through a flow line; its text in v */
+static void
+fmt_median(double d, char v[64])
+{
+	struct flow_record r = rec_tcp4();
+	struct score_result res = result_example(0);
+	struct eve_flow_extra x = {.scores = &res, .n_scores = 1};
+
+	res.median = d;
+	fmt_extra(&r, &x);
+	assert_non_null(field(line, "median", v));
+}
+
+/*
+ * Small evidence (|v| < 1e-4) has printf's "%.9g" bytes, written without
+ * printf: random magnitudes 1e-20 .. 1e-4 (both sides of the 1e-14 end), exact ties (2^-14
+ * = 6.103515625e-05) and the values that round up a decade or into fixed point.
+ */
+static void
+test_doubles_small(void **state)
+{
+	static const double edge[] = {1e-4,
+				      9.9999999949e-5,
+				      9.99999999e-5,
+				      9.9999999951e-5,
+				      9.999999999999e-5,
+				      1e-5,
+				      9.9999999951e-6,
+				      1.00000000049e-5,
+				      6.103515625e-05,
+				      3.0517578125e-05,
+				      1e-14,
+				      9.9999999951e-15,
+				      9.99e-15,
+				      1.5e-10,
+				      1.2345e-07,
+				      0x1p-20,
+				      0x1p-30,
+				      0x1p-40,
+				      5e-324,
+				      2.2250738585072014e-308};
+	struct rng g = {777};
+	char v[64], want[64];
+	(void)state;
+
+	for (size_t i = 0; i < sizeof(edge) / sizeof(edge[0]) * 2; i++) {
+		double d = i & 1 ? -edge[i / 2] : edge[i / 2];
+
+		fmt_median(d, v);
+		snprintf(want, sizeof(want), "%.9g", d);
+		if (strcmp(v, want) != 0)
+			fail_msg("%.17g printed as '%s', printf '%s'", d, v, want);
+	}
+	for (int i = 0; i < 300000; i++) {
+		double mag = pow(10.0, (double)(rng_next(&g) % 1610) / 100.0 - 20.0);
+		double d = mag * (1.0 + (double)(rng_next(&g) % 1000000000) / 1e9);
+
+		if (fabs(d) >= 1e-4) /* fixed point: test_doubles_exact */
+			continue;
+		if (i & 1)
+			d = -d;
+		fmt_median(d, v);
+		snprintf(want, sizeof(want), "%.9g", d);
+		if (strcmp(v, want) != 0)
+			fail_msg("%.17g printed as '%s', printf '%s'", d, v, want);
+	}
+}
+
+/*
+ * Any double, from random bits: the text is a JSON number (or null when
+ * not finite) that parses to the value of printf's "%.9g" below 1e9, and
+ * to the nearest integer in [1e9, 1e15) (fixed point, by design).
+ */
+static void
+test_doubles_roundtrip(void **state)
+{
+	struct rng g = {31337};
+	char v[64], want[64];
+	(void)state;
+
+	for (int i = 0; i < 300000; i++) {
+		uint64_t bits = rng_next(&g);
+		double d, got, ref, ad;
+
+		if (i % 3 == 0) /* bias towards evidence magnitudes: 2^-60 .. 2^60 */
+			bits = (bits & 0x800fffffffffffffull) |
+			       (uint64_t)(1023 - 60 + (int)(rng_next(&g) % 121)) << 52;
+		memcpy(&d, &bits, sizeof(d));
+		fmt_median(d, v);
+		if (!isfinite(d)) {
+			assert_string_equal(v, "null");
+			continue;
+		}
+		if (!json_number(v))
+			fail_msg("%.17g printed as '%s': not a JSON number", d, v);
+		got = strtod(v, NULL);
+		ad = fabs(d);
+		if (ad >= 1e9 && ad < 1e15) {
+			ref = d < 0 ? -floor(ad + 0.5) : floor(ad + 0.5);
+		} else {
+			snprintf(want, sizeof(want), "%.9g", d);
+			ref = strtod(want, NULL);
+		}
+		if (got != ref && !(d == 0 && got == 0))
+			fail_msg("%.17g printed as '%s' (%.17g), want %.17g", d, v, got, ref);
+	}
+}
+
 static void
 test_outlier_alert(void **state)
 {
@@ -1260,6 +1428,9 @@ main(void)
 		cmocka_unit_test(test_outlier_alert),
 		cmocka_unit_test(test_doubles),
 		cmocka_unit_test(test_doubles_exact),
+		cmocka_unit_test(test_doubles_small),
+		cmocka_unit_test(test_doubles_roundtrip),
+		cmocka_unit_test(test_escape_random),
 		cmocka_unit_test(test_schema),
 		cmocka_unit_test(test_rate),
 	};
