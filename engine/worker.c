@@ -363,11 +363,7 @@ worker_poll_reopen(struct worker *w)
 			 w->conf.analyzers_path, strerror(errno));
 }
 
-/*
- * One EVE line from any input: a flow event becomes a record like
- * capture's. Then, when the scorer or the sinks have no room, every
- * input pauses (worker_unblock resumes them).
- */
+/* One EVE event: a flow event becomes a record like capture's; others go to the analyzers. */
 static void
 worker_eve_event(struct worker *w, const char *line, size_t len)
 {
@@ -398,6 +394,11 @@ worker_on_script_event(void *user, const char *json, size_t len)
 	return 0;
 }
 
+/*
+ * One line from any input: an EVE event, or through the input script
+ * first. Then, when the scorer or the sinks have no room, every input
+ * pauses (worker_unblock resumes them).
+ */
 static void
 worker_eve_line(struct worker *w, const char *line, size_t len)
 {
@@ -625,10 +626,10 @@ worker_inputs_stop(struct worker *w)
 	w->stopped = 1;
 	if (w->conf.in_file == NULL && w->conf.in_unix == NULL && w->conf.in_kafka_brokers == NULL)
 		return;
+	if (w->in != NULL && w->conf.in_file != NULL)
+		input_file_drain(w->in); /* what Suricata wrote before the stop */
 	worker_eve_stats(w);
 	if (w->conf.in_file != NULL && w->in != NULL) {
-		input_file_drain(w->in); /* what Suricata wrote before the stop */
-		worker_eve_stats(w);
 		input_file_close(w->in, NULL);
 		w->in = NULL;
 	}
