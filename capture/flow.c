@@ -748,14 +748,33 @@ flow_classify(struct flow_table *t, struct flow_entry *e, unsigned dir, const st
 		flow_app_set(e, &ids);
 }
 
-void
-flow_table_packet(struct flow_table *t, const struct decode_pkt *p, const uint8_t *frame,
-		  uint32_t cap_len, uint32_t frame_len, uint64_t ts_us)
+uint32_t
+flow_table_prefetch(const struct flow_table *t, const struct decode_pkt *p)
 {
 	struct flow_key k;
-	unsigned side = flow_key_make(&k, p, t->proto_class[p->proto] == FLOW_PROTO_ICMP);
-	uint32_t h = flow_hash(&k);
-	struct flow_entry *e = flow_lookup(t, &k, h);
+	uint32_t h;
+
+	flow_key_make(&k, p, t->proto_class[p->proto] == FLOW_PROTO_ICMP);
+	h = flow_hash(&k);
+	__builtin_prefetch(&t->buckets[h & t->mask]);
+	return h;
+}
+
+void
+flow_table_prefetch_entry(const struct flow_table *t, uint32_t hash)
+{
+	uint32_t i = t->buckets[hash & t->mask];
+
+	if (i != FLOW_NIL)
+		__builtin_prefetch(&t->entries[i]);
+}
+
+static inline __attribute__((always_inline)) void
+flow_table_packet_at(struct flow_table *t, const struct decode_pkt *p, const struct flow_key *k,
+		     unsigned side, uint32_t h, const uint8_t *frame, uint32_t cap_len,
+		     uint32_t frame_len, uint64_t ts_us)
+{
+	struct flow_entry *e = flow_lookup(t, k, h);
 	unsigned dir;
 
 	if (flow_likely(e != NULL)) {
@@ -772,13 +791,33 @@ flow_table_packet(struct flow_table *t, const struct decode_pkt *p, const uint8_
 		}
 	}
 	if (e == NULL)
-		e = flow_start(t, &k, h, side, p, ts_us);
+		e = flow_start(t, k, h, side, p, ts_us);
 	dir = flow_account(t, e, side, p, frame_len, ts_us);
 	if (flow_classifying(e))
 		flow_classify(t, e, dir, p, frame, cap_len, ts_us);
 	if (t->active_us != 0 &&
 	    flow_unlikely(e->last_us - e->start_us >= (e->interims + 1ull) * t->active_us))
 		flow_interim(t, e);
+}
+
+void
+flow_table_packet(struct flow_table *t, const struct decode_pkt *p, const uint8_t *frame,
+		  uint32_t cap_len, uint32_t frame_len, uint64_t ts_us)
+{
+	struct flow_key k;
+	unsigned side = flow_key_make(&k, p, t->proto_class[p->proto] == FLOW_PROTO_ICMP);
+
+	flow_table_packet_at(t, p, &k, side, flow_hash(&k), frame, cap_len, frame_len, ts_us);
+}
+
+void
+flow_table_packet_hashed(struct flow_table *t, const struct decode_pkt *p, uint32_t hash,
+			 const uint8_t *frame, uint32_t cap_len, uint32_t frame_len, uint64_t ts_us)
+{
+	struct flow_key k;
+	unsigned side = flow_key_make(&k, p, t->proto_class[p->proto] == FLOW_PROTO_ICMP);
+
+	flow_table_packet_at(t, p, &k, side, hash, frame, cap_len, frame_len, ts_us);
 }
 
 /* ------------------------------------------------------ sweep, flush */

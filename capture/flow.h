@@ -111,6 +111,19 @@ void flow_table_packet(struct flow_table *t, const struct decode_pkt *p, const u
 		       uint32_t cap_len, uint32_t frame_len, uint64_t ts_us);
 
 /*
+ * Prefetch for flow_table_packet(t, p, ...) a few packets ahead: the
+ * bucket of p's flow (returns the hash for the second call), then the
+ * first entry the bucket names. A burst's lookups then overlap their
+ * cache misses instead of taking them one after the other. Optional.
+ */
+uint32_t flow_table_prefetch(const struct flow_table *t, const struct decode_pkt *p);
+void flow_table_prefetch_entry(const struct flow_table *t, uint32_t hash);
+/* flow_table_packet() with the hash flow_table_prefetch() returned for p. */
+void flow_table_packet_hashed(struct flow_table *t, const struct decode_pkt *p, uint32_t hash,
+			      const uint8_t *frame, uint32_t cap_len, uint32_t frame_len,
+			      uint64_t ts_us);
+
+/*
  * Emit flows idle past their timeout at now_us, scanning at most
  * max_buckets buckets from where the last call stopped (incremental sweep).
  * Returns the number of flows emitted.
