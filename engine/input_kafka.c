@@ -19,6 +19,7 @@
  */
 #define _GNU_SOURCE
 #include "input_kafka.h"
+#include "kafka_conf.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -361,48 +362,19 @@ input_kafka_conf_defaults(struct input_kafka_conf *conf)
 	conf->close_timeout_ms = INPUT_KAFKA_DEFAULT_CLOSE_MS;
 }
 
-static int
-input_kafka_set(rd_kafka_conf_t *kc, const char *name, const char *value,
-		struct input_kafka_conf *conf)
-{
-	if (rd_kafka_conf_set(kc, name, value, conf->errstr, sizeof(conf->errstr)) !=
-	    RD_KAFKA_CONF_OK)
-		return -EINVAL;
-	return 0;
-}
-
-/* "name=value" */
-static int
-input_kafka_prop(rd_kafka_conf_t *kc, const char *prop, struct input_kafka_conf *conf)
-{
-	const char *eq = strchr(prop, '=');
-	char name[128];
-
-	if (eq == NULL || (size_t)(eq - prop) >= sizeof(name) || eq == prop) {
-		snprintf(conf->errstr, sizeof(conf->errstr), "property \"%s\": want name=value",
-			 prop);
-		return -EINVAL;
-	}
-	memcpy(name, prop, (size_t)(eq - prop));
-	name[eq - prop] = '\0';
-	return input_kafka_set(kc, name, eq + 1, conf);
-}
-
 static rd_kafka_conf_t *
 input_kafka_rdconf(struct input_kafka *k, struct input_kafka_conf *conf)
 {
 	rd_kafka_conf_t *kc = rd_kafka_conf_new();
 	const char *reset = conf->offset_reset ? conf->offset_reset : "earliest";
-	int rc;
+	const char *const set[][2] = {
+		{"bootstrap.servers", conf->brokers},  {"group.id", conf->group},
+		{"enable.auto.offset.store", "false"}, {"enable.auto.commit", "true"},
+		{"auto.offset.reset", reset},
+	};
 
-	rc = input_kafka_set(kc, "bootstrap.servers", conf->brokers, conf);
-	rc = rc ? rc : input_kafka_set(kc, "group.id", conf->group, conf);
-	rc = rc ? rc : input_kafka_set(kc, "enable.auto.offset.store", "false", conf);
-	rc = rc ? rc : input_kafka_set(kc, "enable.auto.commit", "true", conf);
-	rc = rc ? rc : input_kafka_set(kc, "auto.offset.reset", reset, conf);
-	for (size_t i = 0; rc == 0 && i < conf->nprops; i++)
-		rc = input_kafka_prop(kc, conf->props[i], conf);
-	if (rc < 0) {
+	if (kafka_conf_apply(kc, set, sizeof(set) / sizeof(set[0]), conf->props, conf->nprops,
+			     conf->errstr, sizeof(conf->errstr)) < 0) {
 		rd_kafka_conf_destroy(kc);
 		return NULL;
 	}

@@ -17,6 +17,7 @@
  */
 #define _GNU_SOURCE
 #include "sink_kafka.h"
+#include "kafka_conf.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -187,47 +188,22 @@ sink_kafka_conf_defaults(struct sink_kafka_conf *conf)
 	conf->poll_ms = SINK_KAFKA_DEFAULT_POLL_MS;
 }
 
-static int
-sink_kafka_set(rd_kafka_conf_t *kc, const char *name, const char *value,
-	       struct sink_kafka_conf *conf)
-{
-	if (rd_kafka_conf_set(kc, name, value, conf->errstr, sizeof(conf->errstr)) !=
-	    RD_KAFKA_CONF_OK)
-		return -EINVAL;
-	return 0;
-}
-
-/* "name=value" */
-static int
-sink_kafka_prop(rd_kafka_conf_t *kc, const char *prop, struct sink_kafka_conf *conf)
-{
-	const char *eq = strchr(prop, '=');
-	char name[128];
-
-	if (eq == NULL || (size_t)(eq - prop) >= sizeof(name) || eq == prop) {
-		snprintf(conf->errstr, sizeof(conf->errstr), "property \"%s\": want name=value",
-			 prop);
-		return -EINVAL;
-	}
-	memcpy(name, prop, (size_t)(eq - prop));
-	name[eq - prop] = '\0';
-	return sink_kafka_set(kc, name, eq + 1, conf);
-}
-
 static rd_kafka_conf_t *
 sink_kafka_rdconf(struct sink_kafka *s, struct sink_kafka_conf *conf)
 {
 	rd_kafka_conf_t *kc = rd_kafka_conf_new();
 	char q[16];
+	const char *const set[][2] = {
+		{"bootstrap.servers", conf->brokers},
+		{"queue.buffering.max.messages", q},
+		{"enable.idempotence", "true"},
+		{"linger.ms", "5"},
+	};
 	int rc;
 
 	snprintf(q, sizeof(q), "%u", conf->queue_lines);
-	rc = sink_kafka_set(kc, "bootstrap.servers", conf->brokers, conf);
-	rc = rc ? rc : sink_kafka_set(kc, "queue.buffering.max.messages", q, conf);
-	rc = rc ? rc : sink_kafka_set(kc, "enable.idempotence", "true", conf);
-	rc = rc ? rc : sink_kafka_set(kc, "linger.ms", "5", conf);
-	for (size_t i = 0; rc == 0 && i < conf->nprops; i++)
-		rc = sink_kafka_prop(kc, conf->props[i], conf);
+	rc = kafka_conf_apply(kc, set, sizeof(set) / sizeof(set[0]), conf->props, conf->nprops,
+			      conf->errstr, sizeof(conf->errstr));
 	if (rc < 0) {
 		rd_kafka_conf_destroy(kc);
 		return NULL;
