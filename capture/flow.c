@@ -116,6 +116,7 @@ struct flow_key {
 
 _Static_assert(sizeof(struct flow_key) == 44, "flow_key is read as 5 u64 words + 1 u32");
 _Static_assert(offsetof(struct flow_key, pad) == 42, "flow_key has no hidden padding");
+_Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "flow_key_make builds its words LE");
 
 /* Per-protocol state, in the first cache line: TCP and ICMP never share a flow. */
 union flow_l4 {
@@ -257,27 +258,31 @@ flow_hash(const struct flow_key *k)
 /*
  * Fill k canonically from p; return the key side (0/1) of p's sender.
  * Any total order works: the addresses are compared as native words.
+ *
+ * The key is built in registers and stored as the whole words that
+ * flow_hash() and flow_key_eq() read back. Stored field by field (16-bit
+ * ports at a side-dependent index), every read-back missed store
+ * forwarding: a quarter of flow_table_packet's samples at low churn.
  */
 static inline unsigned
 flow_key_make(struct flow_key *k, const struct decode_pkt *p, int portless)
 {
-	uint64_t s[2], d[2];
-	uint16_t sp = portless ? 0 : p->sport, dp = portless ? 0 : p->dport;
+	uint64_t s[2], d[2], w[6], m;
+	uint64_t sp = portless ? 0 : p->sport, dp = portless ? 0 : p->dport;
 	unsigned swap;
 
 	memcpy(s, p->src, sizeof(s));
 	memcpy(d, p->dst, sizeof(d));
 	swap = (s[0] > d[0]) | ((s[0] == d[0]) & ((s[1] > d[1]) | ((s[1] == d[1]) & (sp > dp))));
-	memcpy(k->addr[swap], p->src, 16);
-	memcpy(k->addr[swap ^ 1], p->dst, 16);
-	k->port[swap] = sp;
-	k->port[swap ^ 1] = dp;
-	k->vlan[0] = p->vlan[0];
-	k->vlan[1] = p->vlan[1];
-	k->proto = p->proto;
-	k->ip_version = p->ip_version;
-	k->pad[0] = 0;
-	k->pad[1] = 0;
+	m = 0 - (uint64_t)swap; /* all ones: the sender is side 1 */
+	w[0] = s[0] ^ ((s[0] ^ d[0]) & m);
+	w[1] = s[1] ^ ((s[1] ^ d[1]) & m);
+	w[2] = d[0] ^ ((s[0] ^ d[0]) & m);
+	w[3] = d[1] ^ ((s[1] ^ d[1]) & m);
+	w[4] = (sp ^ ((sp ^ dp) & m)) | (dp ^ ((sp ^ dp) & m)) << 16 |
+	       (uint64_t)p->vlan[0] << 32 | (uint64_t)p->vlan[1] << 48;
+	w[5] = (uint64_t)p->proto | (uint64_t)p->ip_version << 8; /* pad: 0 */
+	memcpy(k, w, sizeof(*k));
 	return swap;
 }
 
