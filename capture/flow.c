@@ -279,8 +279,8 @@ flow_key_make(struct flow_key *k, const struct decode_pkt *p, int portless)
 	w[1] = s[1] ^ ((s[1] ^ d[1]) & m);
 	w[2] = d[0] ^ ((s[0] ^ d[0]) & m);
 	w[3] = d[1] ^ ((s[1] ^ d[1]) & m);
-	w[4] = (sp ^ ((sp ^ dp) & m)) | (dp ^ ((sp ^ dp) & m)) << 16 |
-	       (uint64_t)p->vlan[0] << 32 | (uint64_t)p->vlan[1] << 48;
+	w[4] = (sp ^ ((sp ^ dp) & m)) | (dp ^ ((sp ^ dp) & m)) << 16 | (uint64_t)p->vlan[0] << 32 |
+	       (uint64_t)p->vlan[1] << 48;
 	w[5] = (uint64_t)p->proto | (uint64_t)p->ip_version << 8; /* pad: 0 */
 	memcpy(k, w, sizeof(*k));
 	return swap;

@@ -9,7 +9,7 @@
  *
  * Wake-ups are batched too. A wake is a syscall that, on a VM, costs the
  * capture lcore microseconds, and a worker that keeps up sleeps after
- * every burst: waking it per burst cost 14 % of the capture lcore on
+ * every burst: waking it per burst cost 9-14 % of the capture lcore on
  * offline replays. So a lane wakes its worker once it holds
  * HANDOFF_WAKE_RECORDS records nobody was told about, or HANDOFF_WAKE_US
  * after the first of them, whichever comes first (the capture loop flushes
@@ -38,7 +38,7 @@
 #define HANDOFF_BURST	     32
 #define HANDOFF_POOL_CACHE   64
 #define HANDOFF_WORKER_SLACK 1024 /* records a worker may hold between dequeue and release */
-#define HANDOFF_WAKE_RECORDS 256u  /* unsignalled records that wake a worker (<= ring / 4) */
+#define HANDOFF_WAKE_RECORDS 256u /* unsignalled records that wake a worker (<= ring / 4) */
 #define HANDOFF_WAKE_US	     500  /* ... or the age of the oldest of them */
 
 struct handoff_lane {
