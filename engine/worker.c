@@ -63,6 +63,8 @@ struct worker {
 	int started;
 	uv_loop_t loop;
 	uv_async_t wake;
+	pthread_mutex_t wake_lock; /* capture's wakes against the loop closing */
+	int wake_open;		   /* under wake_lock: wake may still be sent */
 	uv_idle_t idle;
 	uv_timer_t flush;
 	uv_timer_t snapshot;
@@ -665,6 +667,7 @@ worker_close_cb(uv_handle_t *handle)
 }
 
 static void worker_finish(struct worker *w);
+static void worker_wake_shut(struct worker *w);
 
 static void
 worker_on_analyzed(void *arg)
@@ -695,6 +698,7 @@ worker_finish(struct worker *w)
 		input_file_close(w->in, NULL);
 		w->in = NULL;
 	}
+	worker_wake_shut(w);
 	uv_close((uv_handle_t *)&w->wake, worker_close_cb);
 	uv_close((uv_handle_t *)&w->idle, worker_close_cb);
 	uv_close((uv_handle_t *)&w->flush, worker_close_cb);
@@ -893,12 +897,30 @@ worker_poll_ctl(struct worker *w)
 		analyze_reload(w->an);
 }
 
+/*
+ * The handoff's wake callback, on a capture lcore. A producer wakes every
+ * worker after it marks itself done, and a worker that was already awake
+ * may see that mark, finish and close its loop first: uv_async_send on a
+ * closed loop aborts. So wakes and the close take turns on wake_lock.
+ */
 static void
 worker_wake(void *arg)
 {
 	struct worker *w = arg;
 
-	uv_async_send(&w->wake);
+	pthread_mutex_lock(&w->wake_lock);
+	if (w->wake_open)
+		uv_async_send(&w->wake);
+	pthread_mutex_unlock(&w->wake_lock);
+}
+
+/* No wake from capture reaches w->wake after this. */
+static void
+worker_wake_shut(struct worker *w)
+{
+	pthread_mutex_lock(&w->wake_lock);
+	w->wake_open = 0;
+	pthread_mutex_unlock(&w->wake_lock);
 }
 
 /* ---------------------------------------------------------- lifetime */
@@ -913,6 +935,7 @@ worker_init_loop(struct worker *w)
 	rc = uv_async_init(&w->loop, &w->wake, worker_on_wake);
 	if (rc < 0)
 		goto fail_loop;
+	w->wake_open = 1;
 	uv_idle_init(&w->loop, &w->idle);
 	uv_timer_init(&w->loop, &w->flush);
 	uv_timer_init(&w->loop, &w->snapshot);
@@ -1004,6 +1027,7 @@ worker_new(const struct worker_conf *conf, struct handoff *h)
 
 	if (w == NULL)
 		return NULL;
+	pthread_mutex_init(&w->wake_lock, NULL);
 	w->conf = *conf;
 	w->h = h;
 	if (conf->snapshot_path != NULL) {
@@ -1209,6 +1233,7 @@ worker_free(struct worker *w)
 	sink_file_close(w->an_out);
 	analyzer_free(w->in_script);
 	eve_in_free(w->eve_in);
+	pthread_mutex_destroy(&w->wake_lock);
 	free(w);
 }
 
