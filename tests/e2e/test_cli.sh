@@ -8,11 +8,7 @@ src=$2
 pcaps=$src/tests/data/pcap
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-n=0
-fails=0
-
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-notok() { n=$((n + 1)); fails=$((fails + 1)); echo "not ok $n - $1"; shift; for l in "$@"; do echo "# $l"; done; }
+. "$src/tests/e2e/tap.sh"
 # check NAME EXPECTED_RC GREP_PATTERN -- CMD...: run, compare exit code and output
 check() {
 	local name=$1 want=$2 pat=$3

@@ -22,15 +22,7 @@ cleanup() {
 	rm -rf "$work"
 }
 [ -n "${KEEP:-}" ] || trap cleanup EXIT
-n=0
-fails=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-notok() { n=$((n + 1)); fails=$((fails + 1)); echo "not ok $n - $1"; shift; for l in "$@"; do echo "# $l"; done; }
-expect() {
-	local name=$1
-	shift
-	if "$@" >"$work/expect.out" 2>&1; then ok "$name"; else notok "$name" "$(head -c 800 "$work/expect.out")"; fi
-}
+. "$src/tests/e2e/tap.sh"
 
 # 3000 events from the Suricata 7 templates, unique flow_id, 30 malformed lines.
 /usr/bin/python3 - "$tmpl" "$work/in.json" <<'PY'

@@ -18,15 +18,7 @@ cleanup() {
 	rm -rf "$work"
 }
 trap cleanup EXIT
-n=0
-fails=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-notok() { n=$((n + 1)); fails=$((fails + 1)); echo "not ok $n - $1"; shift; for l in "$@"; do echo "# $l"; done; }
-expect() { # NAME CONDITION-COMMAND... : ok when the command succeeds
-	local name=$1
-	shift
-	if "$@" >"$work/expect.out" 2>&1; then ok "$name"; else notok "$name" "$(head -c 800 "$work/expect.out")"; fi
-}
+. "$src/tests/e2e/tap.sh"
 
 # 5-tuples of the injected outliers, and of the outlier alerts darter wrote
 want_outliers() { grep -v '^#' "$work/g.pcap.outliers" | awk '{print tolower($1), $2, $3, $4, $5}' | sort; }

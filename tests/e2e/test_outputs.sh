@@ -17,15 +17,7 @@ cleanup() {
 	rm -rf "$work"
 }
 trap cleanup EXIT
-n=0
-fails=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-notok() { n=$((n + 1)); fails=$((fails + 1)); echo "not ok $n - $1"; shift; for l in "$@"; do echo "# $l"; done; }
-expect() {
-	local name=$1
-	shift
-	if "$@" >"$work/expect.out" 2>&1; then ok "$name"; else notok "$name" "$(head -c 800 "$work/expect.out")"; fi
-}
+. "$src/tests/e2e/tap.sh"
 free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 # reader KIND PATH OUT: a Unix socket server writing what it receives to OUT
 reader() {
