@@ -350,6 +350,17 @@ port_rss_conf(const struct rte_eth_dev_info *info, uint16_t n_lcores, struct rte
 	setup->n_rxq = n_lcores;
 }
 
+/* Is driver one of names[0..n)? */
+static int
+port_driver_in(const char *driver, const char *const *names, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (strcmp(driver, names[i]) == 0)
+			return 1;
+	}
+	return 0;
+}
+
 /*
  * vdevs whose RX queues are made by their devargs (af_packet qpairs,
  * ring's rings, pcap's rx streams) and all carry traffic: every one must
@@ -360,11 +371,7 @@ port_queues_fixed(const char *driver)
 {
 	static const char *const fixed[] = {"net_af_packet", "net_ring", "net_pcap"};
 
-	for (size_t i = 0; i < RTE_DIM(fixed); i++) {
-		if (strcmp(driver, fixed[i]) == 0)
-			return 1;
-	}
-	return 0;
+	return port_driver_in(driver, fixed, RTE_DIM(fixed));
 }
 
 /* Queues and spread for the device: RSS when it can (and rss), else what it has. */
@@ -469,11 +476,7 @@ port_copies(const char *driver)
 {
 	static const char *const soft[] = {"net_af_packet", "net_ring", "net_pcap", "net_null"};
 
-	for (size_t i = 0; i < RTE_DIM(soft); i++) {
-		if (strcmp(driver, soft[i]) == 0)
-			return 1;
-	}
-	return 0;
+	return port_driver_in(driver, soft, RTE_DIM(soft));
 }
 
 /*
